@@ -1,0 +1,1 @@
+"""lensforge app stage."""

@@ -1,0 +1,102 @@
+"""Short-lived DuckDB connections to the workspace catalog, with a brief retry on a lock.
+
+The app and a CLI command may share one catalog file. DuckDB lets one process write at a
+time, so every action opens a connection, does its work in one transaction and closes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+import duckdb
+import polars as pl
+
+from lensforge.catalog.migrations import migrate, pending
+from lensforge.errors import LensforgeError
+from lensforge.workspace import Workspace
+
+LOCK_RETRY_SECONDS = 5.0
+LOCK_POLL_SECONDS = 0.1
+
+# Called once per retry with a human-readable message; the app shows it on the page.
+LockNotifier = Callable[[str], None]
+_notifier: LockNotifier | None = None
+
+
+def set_lock_notifier(fn: LockNotifier | None) -> None:
+    """Register a callback told when the catalog is locked and we are waiting."""
+    global _notifier
+    _notifier = fn
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Could not set lock" in text or "Conflicting lock" in text)
+
+
+def _open(path: str, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise LensforgeError(f"cannot open catalog {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise LensforgeError(
+                    f"the catalog {path} is locked by another lensforge process",
+                    hint="wait for it to finish, or point --workspace elsewhere",
+                ) from exc
+            if _notifier is not None and not told:
+                _notifier("catalog is busy (another lensforge process is writing); retrying")
+                told = True
+            time.sleep(LOCK_POLL_SECONDS)
+
+
+@contextlib.contextmanager
+def connect(
+    ws: Workspace, *, read_only: bool = False, timeout: float = LOCK_RETRY_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the workspace catalog (creating and migrating it when writable)."""
+    if read_only and not ws.catalog_path.exists():
+        # Nothing written yet: create it once so readers see the empty schema.
+        with connect(ws, read_only=False, timeout=timeout):
+            pass
+    if not read_only:
+        ws.ensure()
+    con = _open(str(ws.catalog_path), read_only, timeout)
+    try:
+        if read_only:
+            if pending(con):
+                # An older catalog: migrate through a writable connection, then read.
+                con.close()
+                with connect(ws, read_only=False, timeout=timeout):
+                    pass
+                con = _open(str(ws.catalog_path), True, timeout)
+        else:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(ws: Workspace, timeout: float = LOCK_RETRY_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One writable connection with one transaction: all of an action's writes, or none."""
+    with connect(ws, read_only=False, timeout=timeout) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        else:
+            con.execute("COMMIT")
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
+    """Run a query and return a Polars frame (zero-copy from DuckDB)."""
+    return con.sql(sql, params=params or None).pl()

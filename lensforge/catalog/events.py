@@ -1,0 +1,45 @@
+"""The append-only event log: who did what, to which subject, when."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from lensforge.catalog.sqlutil import fetch_one
+from lensforge.workspace import Workspace
+
+
+def record_event(
+    con: duckdb.DuckDBPyConnection, *, actor: str, kind: str, subject: str | None, payload: dict[str, Any] | None = None
+) -> int:
+    """Append one event inside the caller's transaction; returns its id."""
+    row = fetch_one(
+        con,
+        "INSERT INTO events (actor, kind, subject, payload) VALUES (?, ?, ?, ?) RETURNING event_id",
+        [actor, kind, subject, json.dumps(payload or {}, ensure_ascii=False, sort_keys=True, default=str)],
+    )
+    assert row is not None
+    return int(row[0])
+
+
+def list_events(ws: Workspace, *, subject: str | None = None, kind: str | None = None, limit: int = 50) -> pl.DataFrame:
+    """Most recent events first."""
+    from lensforge.catalog.db import connect, query_frame
+
+    where, params = [], []
+    if subject:
+        where.append("subject = ?")
+        params.append(subject)
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    sql = "SELECT event_id, ts, actor, kind, subject, payload FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY event_id DESC LIMIT ?"
+    params.append(limit)
+    with connect(ws, read_only=True) as con:
+        return query_frame(con, sql, params)

@@ -1,0 +1,1 @@
+"""Embedded demo corpus: small datasets written for lensforge, labelled as demo data."""

@@ -1,0 +1,1 @@
+"""lensforge evaluate stage."""

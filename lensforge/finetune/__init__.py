@@ -1,0 +1,1 @@
+"""lensforge finetune stage."""

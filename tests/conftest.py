@@ -1,0 +1,46 @@
+"""Shared fixtures: a fresh workspace per test, and the real datasets read in place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LENSFORGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The nine real datasets beside the project (../shared/data); never copied into the repo."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real datasets not found at {SHARED_DATA} (set LENSFORGE_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch):
+    """An empty workspace; LENSFORGE_HOME points at it for code that reads the environment."""
+    from lensforge.workspace import resolve_workspace
+
+    root = tmp_path / "ws"
+    monkeypatch.setenv("LENSFORGE_HOME", str(root))
+    monkeypatch.setenv("LENSFORGE_USER", "tester")
+    return resolve_workspace(root)
+
+
+REFERENCE_CSV = ROOT.parent / "shared" / "reference" / "llamalens_datasets.csv"
+
+
+@pytest.fixture
+def reference_csv() -> Path:
+    """The LlamaLens dataset table the registry must reproduce."""
+    if not REFERENCE_CSV.is_file():
+        pytest.fail(f"reference table not found at {REFERENCE_CSV}")
+    return REFERENCE_CSV
