@@ -400,3 +400,40 @@ def catalog_summary(ws: Workspace) -> dict[str, Any]:
             "labels": {"total": int(labels[0]), "distinct": int(labels[1])} if labels else {},
             "with_ingest_spec": [{"dataset_id": d, "local_slug": s} for d, s in ingestable],
         }
+
+
+def entry_from_catalog(con: duckdb.DuckDBPyConnection, dataset_id: str) -> DatasetEntry:
+    """Rebuild the registry entry of a catalogued dataset (imported entries live only in the catalog)."""
+    row = _row_dict(con, dataset_id)
+    natives = {lab["label"]: lab["native"] for lab in _labels(con, dataset_id) if lab["native"]}
+    source = {k: v for k, v in (row["source_spec"] or {}).items() if v is not None}
+    data = {
+        "name": row["name"],
+        "language": row["language"],
+        "version": row["version"],
+        "task": row["task"],
+        "task_type": row["task_type"],
+        "capability": row["capability"],
+        "task_definition": row["task_definition"],
+        "labels": row["published_labels"] or [],
+        "label_native": natives,
+        "license": row["license"],
+        "citation": row["citation"],
+        "source_url": row["source_url"],
+        "source": source,
+        "ingest": row["ingest_spec"],
+        "has_official_split": row["has_official_split"],
+        "published_sizes": {
+            "train": row["published_train"],
+            "dev": row["published_dev"],
+            "test": row["published_test"],
+        },
+        "sota": {"metric": row["sota_metric"], "value": row["sota_value"], "citation": row["sota_citation"]},
+        "status": row["status"],
+        "exclusion_reason": row["exclusion_reason"],
+        "superseded_by": row["superseded_by"],
+        "in_final_52": row["in_final_52"],
+        "collection": row["collection"],
+        "notes": row["notes"],
+    }
+    return DatasetEntry.model_validate(data)

@@ -1,0 +1,147 @@
+"""From raw string columns to the normalised sample schema: mapping, label decoding, keys and ids."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec
+from lensforge.errors import LensforgeError
+from lensforge.ingest.readers import LINE, RAW, RawRead
+from lensforge.ingest.schema import conform
+
+_URL = r"(?:https?://|www\.)\S+"
+_MENTION = r"@\w+"
+_ARABIC_MARKS = r"[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{06D6}-\x{06ED}\x{0640}]"  # diacritics and tatweel
+_EDGE_QUOTES = r"^[\"'“”«»„`]+|[\"'“”«»„`]+$"
+
+
+def text_key_expr(col: str) -> pl.Expr:
+    """The dedup key of a text: case-folded, URLs and @mentions gone, Arabic marks and tatweel gone."""
+    return (
+        pl.col(col)
+        .str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(_URL, " ")
+        .str.replace_all(_MENTION, " ")
+        .str.replace_all(_ARABIC_MARKS, "")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .str.replace_all(_EDGE_QUOTES, "")
+        .str.strip_chars()
+    )
+
+
+def _require(read: RawRead, cols: ColumnMap, file: FileSpec, origin: str, task_type: str) -> None:
+    wanted = {"text": cols.text, "text_pair": cols.text_pair, "target": cols.target, "id": cols.id}
+    if file.labelled and task_type != "generation":
+        wanted["label"] = cols.label
+    for role, name in wanted.items():
+        if name and name not in read.columns:
+            raise LensforgeError(
+                f"{origin}: no column {name!r} for the {role} (columns: {', '.join(read.columns)})",
+                hint="fix ingest.columns in the registry entry, or mark the file labelled: false",
+            )
+
+
+def decode_labels(frame: pl.DataFrame, entry: DatasetEntry) -> pl.DataFrame:
+    """label_raw -> label: strip, map codes, split multi-label fields; empty becomes null."""
+    assert entry.ingest is not None
+    dec = entry.ingest.labels
+    raw = pl.col("label_raw")
+    if dec.strip:
+        raw = raw.str.strip_chars()
+    raw = pl.when(raw == "").then(None).otherwise(raw)
+    frame = frame.with_columns(raw.alias("label_raw"))
+    if entry.task_type == "generation":
+        return frame.with_columns(pl.lit(None, dtype=pl.String).alias("label"))
+    if entry.task_type == "multilabel":
+        sep = dec.multilabel_separator or ","
+        items = pl.col("label_raw").str.split(sep).list.eval(pl.element().str.strip_chars())
+        items = items.list.eval(pl.element().filter(pl.element() != ""))
+        if dec.mapping:
+            items = items.list.eval(pl.element().replace(dec.mapping))
+        return frame.with_columns(
+            pl.when(pl.col("label_raw").is_null())
+            .then(None)
+            .otherwise(items.list.unique(maintain_order=True))
+            .alias("label")
+        )
+    label = pl.col("label_raw")
+    if dec.mapping:
+        label = label.replace(dec.mapping)
+    return frame.with_columns(label.alias("label"))
+
+
+def to_samples(
+    read: RawRead, entry: DatasetEntry, file: FileSpec, *, source_file: str, split: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parsed rows -> normalised samples; unparseable records -> quarantine rows (same columns)."""
+    assert entry.ingest is not None
+    cols = entry.ingest.columns
+    _require(read, cols, file, source_file, entry.task_type)
+    base = {
+        "dataset": pl.lit(entry.dataset_id),
+        "language": pl.lit(entry.language),
+        "task": pl.lit(entry.task),
+        "task_type": pl.lit(entry.task_type),
+        "split": pl.lit(split),
+        "source_file": pl.lit(source_file),
+    }
+    has_label = file.labelled and cols.label is not None and cols.label in read.columns
+    frame = read.rows.select(
+        pl.col(cols.text).alias("text_original"),
+        (pl.col(cols.text_pair) if cols.text_pair else pl.lit(None, dtype=pl.String)).alias("text_pair"),
+        (pl.col(cols.label) if has_label else pl.lit(None, dtype=pl.String)).alias("label_raw"),
+        (pl.col(cols.target) if cols.target else pl.lit(None, dtype=pl.String)).alias("target"),
+        (pl.col(cols.id) if cols.id else pl.lit(None, dtype=pl.String)).alias("source_id"),
+        pl.col(LINE).alias("source_line"),
+        **base,
+    )
+    frame = decode_labels(frame, entry).with_columns(pl.col("text_original").alias("text"))
+    bad = read.bad.select(
+        pl.col(RAW).alias("text_original"),
+        pl.lit(None, dtype=pl.String).alias("text"),
+        pl.col(LINE).alias("source_line"),
+        pl.col("reason"),
+        pl.col("detail"),
+        pl.lit(None, dtype=pl.String).alias("source_id"),
+        pl.lit(None, dtype=pl.String).alias("text_pair"),
+        pl.lit(None, dtype=pl.String).alias("target"),
+        pl.lit(None, dtype=pl.String).alias("label_raw"),
+        **base,
+    )
+    return frame, bad
+
+
+def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """Stable ids: md5 of dataset, source id, original text and pair (the same input, the same id).
+
+    DuckDB's md5 is vectorised and does not change between library versions, unlike Polars' hash.
+    """
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(None, dtype=pl.String).alias("sample_id"))
+    keyed = frame.select(
+        pl.concat_str(
+            [
+                pl.col("dataset"),
+                pl.col("source_id").fill_null(""),
+                pl.col("text_original").fill_null(""),
+                pl.col("text_pair").fill_null(""),
+                pl.col("target").fill_null(""),
+            ],
+            separator="\x1f",
+        ).alias("k")
+    )
+    con = duckdb.connect()
+    try:
+        con.register("keyed", keyed)
+        ids = con.sql("SELECT substr(md5(k), 1, 20) AS sample_id FROM keyed").pl()
+    finally:
+        con.close()
+    return frame.with_columns(ids["sample_id"])
+
+
+def finish(frame: pl.DataFrame, task_type: str, *, quarantine: bool = False) -> pl.DataFrame:
+    """Order and type the columns as the schema says."""
+    return conform(frame, task_type, quarantine=quarantine)

@@ -1,0 +1,216 @@
+"""Reports across datasets: exact overlap of normalised texts (and label disagreement), near duplicates.
+
+E.g. ArSarcasm v1 sits inside ArSarcasm-v2's training split: the overlap report shows how much of
+each v1 split is found in each v2 split, and where the two releases label the same tweet differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.events import record_event
+from lensforge.errors import LensforgeError
+from lensforge.ingest.versions import load_quarantine, load_rows
+from lensforge.workspace import Workspace
+
+
+def _label_norm() -> pl.Expr:
+    """Labels compared across releases ignore case and separators (True ~ TRUE, not-sarcastic ~ not_sarcastic)."""
+    col = pl.col("label")
+    return col.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}]+", "")
+
+
+def current_versions(ws: Workspace, dataset_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    with connect(ws, read_only=True) as con:
+        df = query_frame(
+            con,
+            "SELECT version_id, dataset_id, path, valid FROM ingested_versions WHERE is_current ORDER BY dataset_id",
+        )
+    rows = df.to_dicts()
+    if dataset_ids is not None:
+        rows = [r for r in rows if r["dataset_id"] in dataset_ids]
+    return rows
+
+
+# Quarantined rows that are still real, labelled records of the release (not parse failures or junk).
+_RELEASED_REASONS = (
+    "duplicate",
+    "label_conflict",
+    "leak_test_in_train",
+    "leak_test_in_dev",
+    "leak_dev_in_train",
+    "near_duplicate",
+)
+
+
+def _rows_for_overlap(ws: Workspace, versions: list[dict[str, Any]]) -> pl.DataFrame:
+    """Per dataset, split and normalised text: the labels the release gives it, and whether a row was kept."""
+    frames = []
+    for v in versions:
+        kept = load_rows(ws, v).with_columns(pl.lit(True).alias("kept"))
+        quarantine = load_quarantine(ws, v).filter(pl.col("reason").is_in(_RELEASED_REASONS))
+        rows = pl.concat(
+            [
+                kept.drop("reason", "detail", strict=False),
+                quarantine.drop("reason", "detail").with_columns(pl.lit(False).alias("kept")),
+            ],
+            how="vertical_relaxed",
+        )
+        if rows["label"].dtype == pl.List(pl.String):
+            rows = rows.with_columns(pl.col("label").list.sort().list.join(","))
+        frames.append(rows.select("dataset", "split", "text", "text_key", pl.col("label").cast(pl.String), "kept"))
+    if not frames:
+        return pl.DataFrame()
+    rows = pl.concat(frames).with_columns(_label_norm().alias("label_norm"))
+    return rows.group_by("dataset", "split", "text_key").agg(
+        pl.col("text").first(),
+        pl.col("label").unique().sort().str.join("|").alias("labels"),
+        pl.col("label_norm").unique().sort().str.join("|").alias("label_set"),
+        pl.col("kept").any(),
+    )
+
+
+def cross_dataset_overlap(ws: Workspace, versions: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(summary per dataset/split pair, one row per shared text) over the given versions."""
+    rows = _rows_for_overlap(ws, versions)
+    if rows.height == 0:
+        empty = pl.DataFrame()
+        return empty, empty
+    a = rows.rename({c: f"a_{c}" for c in rows.columns if c != "text_key"})
+    b = rows.rename({c: f"b_{c}" for c in rows.columns if c != "text_key"})
+    pairs = a.join(b, on="text_key", how="inner").filter(pl.col("a_dataset") < pl.col("b_dataset"))
+    pairs = pairs.with_columns((pl.col("a_label_set") != pl.col("b_label_set")).alias("labels_disagree")).drop(
+        "a_label_set", "b_label_set"
+    )
+    sizes = rows.group_by("dataset", "split").agg(pl.len().alias("unique_texts"))
+    summary = (
+        pairs.group_by("a_dataset", "a_split", "b_dataset", "b_split")
+        .agg(pl.len().alias("shared_texts"), pl.col("labels_disagree").sum().alias("label_disagreements"))
+        .join(
+            sizes.rename({"dataset": "a_dataset", "split": "a_split", "unique_texts": "a_unique_texts"}),
+            on=["a_dataset", "a_split"],
+        )
+        .join(
+            sizes.rename({"dataset": "b_dataset", "split": "b_split", "unique_texts": "b_unique_texts"}),
+            on=["b_dataset", "b_split"],
+        )
+        .with_columns(
+            (pl.col("shared_texts") / pl.col("a_unique_texts")).round(4).alias("share_of_a"),
+            (pl.col("shared_texts") / pl.col("b_unique_texts")).round(4).alias("share_of_b"),
+        )
+        .sort("a_dataset", "b_dataset", "a_split", "b_split")
+    )
+    return summary, pairs.sort("a_dataset", "b_dataset", "a_split", "b_split", "text_key")
+
+
+def _report_id(kind: str, version_ids: list[str], params: dict[str, Any]) -> str:
+    blob = json.dumps({"kind": kind, "versions": sorted(version_ids), "params": params}, sort_keys=True)
+    return kind[:4] + "-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def store_report(
+    ws: Workspace,
+    *,
+    kind: str,
+    versions: list[dict[str, Any]],
+    params: dict[str, Any],
+    summary: dict[str, Any],
+    pairs: pl.DataFrame,
+    actor: str,
+) -> str:
+    """Write the pairs Parquet (atomically) and record the report in the catalog."""
+    version_ids = [v["version_id"] for v in versions]
+    report_id = _report_id(kind, version_ids, params)
+    folder = ws.root / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{report_id}.parquet"
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(fd)
+    pairs.write_parquet(tmp)
+    os.replace(tmp, target)
+    with transaction(ws) as con:
+        con.execute("DELETE FROM quality_reports WHERE report_id = ?", [report_id])
+        con.execute(
+            "INSERT INTO quality_reports (report_id, kind, version_ids, params, summary, path) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                report_id,
+                kind,
+                json.dumps(version_ids),
+                json.dumps(params),
+                json.dumps(summary, default=str),
+                str(target.relative_to(ws.root)),
+            ],
+        )
+        record_event(con, actor=actor, kind=f"report.{kind}", subject=report_id, payload={"versions": version_ids})
+    return report_id
+
+
+def run_overlap_report(ws: Workspace, *, actor: str, dataset_ids: list[str] | None = None) -> dict[str, Any] | None:
+    """Exact cross-dataset overlap over the current versions; None when fewer than two are ingested."""
+    versions = current_versions(ws, dataset_ids)
+    if len(versions) < 2:
+        return None
+    summary, pairs = cross_dataset_overlap(ws, versions)
+    summary_rows = summary.to_dicts() if summary.height else []
+    report_id = store_report(
+        ws,
+        kind="cross_dataset_overlap",
+        versions=versions,
+        params={"key": "normalised text (case-folded; URLs, @mentions, Arabic marks removed)"},
+        summary={"pairs": summary_rows},
+        pairs=pairs,
+        actor=actor,
+    )
+    return {"report_id": report_id, "summary": summary_rows, "shared_rows": pairs.height}
+
+
+def run_near_dup_report(ws: Workspace, *, actor: str, dataset_ids: list[str] | None = None) -> dict[str, Any] | None:
+    """MinHash-LSH near duplicates across the current versions of different datasets."""
+    from lensforge.ingest.neardup import NearDupParams, find_near_duplicates
+
+    versions = current_versions(ws, dataset_ids)
+    if len(versions) < 2:
+        return None
+    frame = pl.concat([load_rows(ws, v).select("sample_id", "dataset", "split", "text") for v in versions])
+    params = NearDupParams()
+    pairs = find_near_duplicates(frame, params, scope="across")
+    counts = (
+        pairs.group_by("a_dataset", "b_dataset").len().sort("a_dataset", "b_dataset").to_dicts() if pairs.height else []
+    )
+    report_id = store_report(
+        ws,
+        kind="near_duplicates",
+        versions=versions,
+        params=params.as_dict(),
+        summary={"pairs": counts},
+        pairs=pairs,
+        actor=actor,
+    )
+    return {"report_id": report_id, "summary": counts, "pairs": pairs.height}
+
+
+def latest_report(ws: Workspace, kind: str) -> dict[str, Any] | None:
+    with connect(ws, read_only=True) as con:
+        df = query_frame(con, "SELECT * FROM quality_reports WHERE kind = ? ORDER BY created_at DESC LIMIT 1", [kind])
+    if df.height == 0:
+        return None
+    row = df.to_dicts()[0]
+    for key in ("version_ids", "params", "summary"):
+        row[key] = json.loads(row[key])
+    return row
+
+
+def report_pairs(ws: Workspace, report: dict[str, Any]) -> pl.DataFrame:
+    path = Path(ws.root / report["path"])
+    if not path.is_file():
+        raise LensforgeError(f"report file missing: {path}")
+    return pl.read_parquet(path)

@@ -1,0 +1,150 @@
+"""Ingested versions in the catalog: ids, lookups, loading their rows, and the validity gate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.events import record_event
+from lensforge.catalog.sqlutil import fetch_one
+from lensforge.errors import LensforgeError
+from lensforge.workspace import Workspace
+
+# Bumped when a change to the ingest code changes its output for the same input.
+INGEST_CODE_VERSION = "1"
+
+
+def file_sha256(path: Path, data: bytes | None = None) -> str:
+    """Content hash of a raw file (streamed, so large files do not sit in memory twice)."""
+    if data is not None:
+        return hashlib.sha256(data).hexdigest()
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_version_id(raw_hashes: list[str], spec: dict[str, Any], params: dict[str, Any]) -> str:
+    """Raw file contents + ingestion spec + cleaning parameters + ingest code version."""
+    blob = json.dumps(
+        {"raw": raw_hashes, "spec": spec, "params": params, "code": INGEST_CODE_VERSION},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return "v" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:15]
+
+
+def dataset_dir_name(dataset_id: str) -> str:
+    """A filesystem-safe folder name for a dataset id like `hi/Sentiment Analysis@1`."""
+    lang, _, rest = dataset_id.partition("/")
+    name, _, version = rest.partition("@")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "dataset"
+    return f"{lang}_{slug}" + (f"@{version}" if version else "")
+
+
+def version_dir(ws: Workspace, dataset_id: str, version_id: str) -> Path:
+    return ws.datasets_dir / dataset_dir_name(dataset_id) / version_id
+
+
+def get_version(ws: Workspace, version_id: str) -> dict[str, Any]:
+    """One ingested version's record."""
+    with connect(ws, read_only=True) as con:
+        df = query_frame(con, "SELECT * FROM ingested_versions WHERE version_id = ?", [version_id])
+    if df.height == 0:
+        raise LensforgeError(f"no ingested version {version_id!r}")
+    return _decode(df.to_dicts()[0])
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("raw_files", "params", "dropped_by_reason", "label_counts"):
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    row["created_at"] = str(row["created_at"])
+    return row
+
+
+def current_version(ws: Workspace, dataset_id: str) -> dict[str, Any] | None:
+    """The latest ingested version of a dataset, or None if it was never ingested."""
+    with connect(ws, read_only=True) as con:
+        df = query_frame(
+            con,
+            "SELECT * FROM ingested_versions WHERE dataset_id = ? AND is_current",
+            [dataset_id],
+        )
+    return _decode(df.to_dicts()[0]) if df.height else None
+
+
+def list_versions(ws: Workspace, dataset_id: str | None = None) -> pl.DataFrame:
+    sql = (
+        "SELECT version_id, dataset_id, created_at, is_current, valid, records_read, kept_train, kept_dev, "
+        "kept_test, quarantined, split_method FROM ingested_versions"
+    )
+    params: list[Any] = []
+    if dataset_id:
+        sql += " WHERE dataset_id = ?"
+        params.append(dataset_id)
+    sql += " ORDER BY dataset_id, created_at DESC"
+    with connect(ws, read_only=True) as con:
+        return query_frame(con, sql, params)
+
+
+def load_rows(
+    ws: Workspace, version: dict[str, Any], splits: tuple[str, ...] = ("train", "dev", "test")
+) -> pl.DataFrame:
+    """Kept rows of a version, the requested splits concatenated."""
+    root = ws.root / version["path"]
+    frames = [pl.read_parquet(root / f"{s}.parquet") for s in splits if (root / f"{s}.parquet").exists()]
+    if not frames:
+        raise LensforgeError(f"version {version['version_id']} has no data files at {root}")
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def load_quarantine(ws: Workspace, version: dict[str, Any]) -> pl.DataFrame:
+    return pl.read_parquet(ws.root / version["path"] / "quarantine.parquet")
+
+
+def validation_results(ws: Workspace, version_id: str) -> pl.DataFrame:
+    with connect(ws, read_only=True) as con:
+        return query_frame(
+            con,
+            "SELECT position, expectation, column_name, success, observed_value, unexpected_count, examples "
+            "FROM validation_results WHERE version_id = ? ORDER BY position",
+            [version_id],
+        )
+
+
+def require_valid(
+    con: Any, version_id: str, *, used_by: str, actor: str, allow_invalid_reason: str | None = None
+) -> None:
+    """The gate later stages pass through: an invalid version is refused unless a reason is recorded."""
+    row = fetch_one(
+        con, "SELECT valid, failed_expectations, dataset_id FROM ingested_versions WHERE version_id = ?", [version_id]
+    )
+    if row is None:
+        raise LensforgeError(f"no ingested version {version_id!r}")
+    valid, failed, dataset_id = row
+    if valid:
+        return
+    if not (allow_invalid_reason and allow_invalid_reason.strip()):
+        raise LensforgeError(
+            f"{dataset_id} version {version_id} failed {failed} validation expectation(s)",
+            hint="see `lensforge ingest report`; to use it anyway give a reason (--allow-invalid REASON)",
+        )
+    con.execute(
+        "INSERT INTO invalid_overrides (version_id, used_by, actor, reason) VALUES (?, ?, ?, ?)",
+        [version_id, used_by, actor, allow_invalid_reason],
+    )
+    record_event(
+        con,
+        actor=actor,
+        kind="ingest.allow_invalid",
+        subject=version_id,
+        payload={"dataset_id": dataset_id, "used_by": used_by, "reason": allow_invalid_reason},
+    )
