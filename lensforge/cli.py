@@ -310,23 +310,6 @@ def catalog_events(
 # ----------------------------------------------------------------------------- ingest
 
 
-def _ingest_targets(ws: Workspace, names: list[str], all_: bool) -> list:
-    from lensforge.catalog.datasets import list_datasets, resolve
-    from lensforge.catalog.db import connect
-    from lensforge.ingest.api import entry_for
-
-    if all_ and names:
-        raise LensforgeError("give dataset names or --all, not both")
-    if not all_ and not names:
-        raise LensforgeError("name the datasets to ingest, or pass --all")
-    if all_:
-        ids = [d for d in list_datasets(ws)["dataset_id"].to_list()]
-    else:
-        with connect(ws, read_only=True) as con:
-            ids = [resolve(con, n) for n in names]
-    return [(did, entry_for(ws, did)) for did in ids]
-
-
 @app.command(context_settings={"allow_extra_args": False})
 def ingest(
     names: Annotated[list[str] | None, typer.Argument(help="Datasets to ingest, or `report NAME`.")] = None,
@@ -348,7 +331,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Read, clean, dedup, split and validate datasets; `ingest report NAME` shows a version's report."""
-    from lensforge.ingest.api import ingest_many, ingest_report
+    from lensforge.ingest.api import ingest_many, ingest_report, ingest_targets
     from lensforge.workspace import resolve_sources
 
     names = names or []
@@ -365,7 +348,7 @@ def ingest(
     from lensforge.ingest.run import IngestParams
 
     params = IngestParams(seed=seed, near_dup=near_dup, drop_near_dup=drop_near_dup)
-    targets = _ingest_targets(ws, names, all_)
+    targets = ingest_targets(ws, names, all_)
     result = ingest_many(
         ws,
         targets,
@@ -420,7 +403,12 @@ def pipeline(
     """Run every stage end to end on the embedded demo corpus."""
     from lensforge.pipeline import run_pipeline
 
-    result = run_pipeline(state.workspace, actor=_actor(), log=console.print)
+    result = run_pipeline(
+        state.workspace,
+        actor=_actor(),
+        log=err_console.print if as_json else console.print,
+        console=None if as_json else console,
+    )
     if as_json:
         _print_json(result)
 

@@ -6,31 +6,51 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lensforge.catalog.datasets import catalog_summary
+from rich.console import Console
+
+from lensforge.catalog.datasets import catalog_summary, list_datasets
 from lensforge.catalog.setup import init_workspace
 from lensforge.workspace import Workspace
 
 Log = Callable[[str], None]
 
 
-def run_pipeline(ws: Workspace, *, actor: str, log: Log = print) -> dict[str, Any]:
-    """Run the stages that exist so far and return what each produced."""
+def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Console | None = None) -> dict[str, Any]:
+    """Run the stages that exist so far on the demo collection and return what each produced."""
+    from lensforge.ingest.api import ingest_many, ingest_targets
+    from lensforge.ingest.run import IngestParams
+
     started = time.monotonic()
     result: dict[str, Any] = {"workspace": str(ws.root), "stages": {}}
+    stages = 3
 
-    log("[1/2] init + catalog import (built-in registry and demo corpus)")
-    init = init_workspace(ws, actor=actor, collections=("llamalens", "demo"))
-    result["stages"]["init"] = init
-
-    log("[2/2] catalog summary")
+    log(f"[1/{stages}] init + catalog import (built-in registry and demo corpus)")
+    result["stages"]["init"] = init_workspace(ws, actor=actor, collections=("llamalens", "demo"))
     summary = catalog_summary(ws)
-    result["stages"]["summary"] = {k: summary[k] for k in ("total", "by_status", "by_language", "by_collection")}
     log(
         f"      {summary['total']} candidates: "
         + ", ".join(f"{k} {v}" for k, v in summary["by_status"].items())
         + " | "
         + ", ".join(f"{k} {v}" for k, v in summary["by_language"].items())
     )
+    result["stages"]["catalog"] = {k: summary[k] for k in ("total", "by_status", "by_language", "by_collection")}
+
+    log(f"[2/{stages}] ingest the demo datasets (clean, dedup, leakage, split, validate)")
+    demo_ids = list_datasets(ws, collection="demo")["dataset_id"].to_list()
+    ingested = ingest_many(
+        ws, ingest_targets(ws, demo_ids, False), sources=None, params=IngestParams(), actor=actor, console=console
+    )
+    result["stages"]["ingest"] = {
+        o["dataset_id"]: {"version": o["version_id"], "kept": o["kept"], "dropped": o["dropped"], "valid": o["valid"]}
+        for o in ingested["ingested"]
+    }
+    if console is None:
+        for o in ingested["ingested"]:
+            log(
+                f"      {o['dataset_id']}: read {o['records_read']}, kept {sum(o['kept'].values())}, valid {o['valid']}"
+            )
+
+    log(f"[{stages}/{stages}] done")
     result["seconds"] = round(time.monotonic() - started, 2)
-    log(f"done in {result['seconds']} s; workspace {ws.root}")
+    log(f"finished in {result['seconds']} s; workspace {ws.root}")
     return result

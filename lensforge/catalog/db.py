@@ -7,6 +7,7 @@ time, so every action opens a connection, does its work in one transaction and c
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -19,6 +20,10 @@ from lensforge.workspace import Workspace
 
 LOCK_RETRY_SECONDS = 5.0
 LOCK_POLL_SECONDS = 0.1
+
+# One catalog connection at a time per process: DuckDB refuses a read-only and a writable connection
+# to the same file in one process, and threads (parallel ingest, the app) would otherwise race.
+_process_lock = threading.RLock()
 
 # Called once per retry with a human-readable message; the app shows it on the page.
 LockNotifier = Callable[[str], None]
@@ -61,9 +66,15 @@ def connect(
     ws: Workspace, *, read_only: bool = False, timeout: float = LOCK_RETRY_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the workspace catalog (creating and migrating it when writable)."""
+    with _process_lock, _connect_locked(ws, read_only=read_only, timeout=timeout) as con:
+        yield con
+
+
+@contextlib.contextmanager
+def _connect_locked(ws: Workspace, *, read_only: bool, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
     if read_only and not ws.catalog_path.exists():
         # Nothing written yet: create it once so readers see the empty schema.
-        with connect(ws, read_only=False, timeout=timeout):
+        with _connect_locked(ws, read_only=False, timeout=timeout):
             pass
     if not read_only:
         ws.ensure()
@@ -73,7 +84,7 @@ def connect(
             if pending(con):
                 # An older catalog: migrate through a writable connection, then read.
                 con.close()
-                with connect(ws, read_only=False, timeout=timeout):
+                with _connect_locked(ws, read_only=False, timeout=timeout):
                     pass
                 con = _open(str(ws.catalog_path), True, timeout)
         else:

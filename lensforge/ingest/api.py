@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from lensforge.catalog.db import connect
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
 from lensforge.ingest.overlap import latest_report, run_near_dup_report, run_overlap_report
-from lensforge.ingest.run import IngestParams, ingest_dataset
+from lensforge.ingest.run import IngestOutcome, IngestParams, ingest_dataset
 from lensforge.ingest.versions import current_version, load_quarantine, validation_results
 from lensforge.workspace import Workspace
 
@@ -24,6 +26,20 @@ from lensforge.workspace import Workspace
 def entry_for(ws: Workspace, dataset_id: str) -> DatasetEntry:
     with connect(ws, read_only=True) as con:
         return entry_from_catalog(con, dataset_id)
+
+
+def ingest_targets(ws: Workspace, names: list[str], all_: bool) -> list[tuple[str, DatasetEntry]]:
+    """The datasets a user named (or every registered one), with their entries, in one catalog read."""
+    if all_ and names:
+        raise LensforgeError("give dataset names or --all, not both")
+    if not all_ and not names:
+        raise LensforgeError("name the datasets to ingest, or pass --all")
+    with connect(ws, read_only=True) as con:
+        if all_:
+            ids = [r[0] for r in con.execute("SELECT dataset_id FROM datasets ORDER BY dataset_id").fetchall()]
+        else:
+            ids = list(dict.fromkeys(resolve(con, n) for n in names))
+        return [(did, entry_from_catalog(con, did)) for did in ids]
 
 
 def _accounting_table(outcomes: list[dict[str, Any]]) -> Table:
@@ -53,6 +69,7 @@ def ingest_many(
     strict: bool = True,
     include_hub: bool = False,
     console: Console | None = None,
+    workers: int = 2,
 ) -> dict[str, Any]:
     """Ingest each target; with strict=False a dataset whose source or spec is missing is skipped with a reason."""
     outcomes: list[dict[str, Any]] = []
@@ -78,27 +95,48 @@ def ingest_many(
         disable=console is None,
         transient=True,
     )
+    if todo:
+        # Great Expectations takes seconds to import: start now, while the first files are read.
+        from lensforge.ingest.validate import _import_gx
+
+        threading.Thread(target=_import_gx, daemon=True).start()
     with progress:
         overall = progress.add_task("ingest", total=len(todo))
-        for did, entry in todo:
 
-            def on_step(msg: str, did: str = did) -> None:
+        def one(did: str, entry: DatasetEntry) -> IngestOutcome:
+            def on_step(msg: str) -> None:
                 progress.update(overall, description=f"{did}: {msg}")
 
-            try:
-                outcome = ingest_dataset(ws, entry, sources=sources, params=params, actor=actor, on_step=on_step)
-            except LensforgeError as exc:
-                if strict:
-                    raise
-                skipped.append({"dataset_id": did, "reason": str(exc)})
-            else:
-                outcomes.append(outcome.as_dict())
-                if console is not None:
-                    if outcome.status == "unchanged":
-                        progress.console.print(f"{did}: unchanged (version {outcome.version_id} already ingested)")
-                    else:
-                        progress.console.print(f"{did}: new version {outcome.version_id}")
-            progress.advance(overall)
+            return ingest_dataset(
+                ws,
+                entry,
+                sources=sources,
+                params=params,
+                actor=actor,
+                on_step=on_step,
+                allow_hub=strict or include_hub,
+            )
+
+        # Datasets overlap: while one is in Polars (which releases the GIL) another can be validated.
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [(did, pool.submit(one, did, entry)) for did, entry in todo]
+            for did, future in futures:
+                try:
+                    outcome = future.result()
+                except LensforgeError as exc:
+                    if strict:
+                        for _, other in futures:
+                            other.cancel()
+                        raise
+                    skipped.append({"dataset_id": did, "reason": str(exc)})
+                else:
+                    outcomes.append(outcome.as_dict())
+                    if console is not None:
+                        if outcome.status == "unchanged":
+                            progress.console.print(f"{did}: unchanged (version {outcome.version_id} already ingested)")
+                        else:
+                            progress.console.print(f"{did}: new version {outcome.version_id}")
+                progress.advance(overall)
         overlap = None
         near = None
         if outcomes:

@@ -7,7 +7,8 @@ data without a record of why. Steps run in order; see `default_steps`.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,10 +32,62 @@ class Step(Protocol):
 
 
 def _drop(lf: pl.LazyFrame, mask: pl.Expr, reason: str | pl.Expr, detail: pl.Expr | str) -> StepResult:
+    """Split rows on `mask`, evaluating the mask (and whatever it depends on) once."""
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
     detail_expr = pl.lit(detail) if isinstance(detail, str) else detail
-    dropped = lf.filter(mask).with_columns(reason_expr.alias("reason"), detail_expr.cast(pl.String).alias("detail"))
-    return StepResult(kept=lf.filter(~mask), dropped=dropped)
+    marked = lf.with_columns(mask.alias("_drop")).collect()
+    dropped = (
+        marked.filter(pl.col("_drop"))
+        .with_columns(reason_expr.alias("reason"), detail_expr.cast(pl.String).alias("detail"))
+        .drop("_drop")
+    )
+    return StepResult(kept=marked.filter(~pl.col("_drop")).drop("_drop").lazy(), dropped=dropped.lazy())
+
+
+def _apply_where(s: pl.Series, mask: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """Apply `fn` only to the rows that need it (most texts need no change, and these ops are costly)."""
+    mask = mask.fill_null(False)
+    if not mask.any():
+        return s
+    return s.scatter(mask.arg_true(), fn(s.filter(mask)))
+
+
+# Whitespace other than a single ASCII space: Aho-Corasick over literals is ~10x cheaper than a regex.
+_ODD_SPACE = [
+    "  ",
+    "\t",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2028",
+    "\u2029",
+    "\u202f",
+    "\u205f",
+    "\u3000",
+    *[chr(c) for c in range(0x2000, 0x200B)],
+]
+
+
+def _needs_whitespace_fix(s: pl.Series) -> pl.Series:
+    return s.str.contains_any(_ODD_SPACE) | s.str.starts_with(" ") | s.str.ends_with(" ")
+
+
+def nfkc(s: pl.Series) -> pl.Series:
+    """NFKC, computed only for texts that are not already NFKC.
+
+    Measured on 315K tweets: Polars' str.normalize takes 0.85-1.1 s even when nothing changes, while
+    the C quick check `unicodedata.is_normalized` over the same texts takes 0.1 s.
+    """
+    values = s.to_list()
+    todo = [i for i, v in enumerate(values) if v is not None and not unicodedata.is_normalized("NFKC", v)]
+    if not todo:
+        return s
+    fixed = pl.Series([unicodedata.normalize("NFKC", values[i]) for i in todo], dtype=pl.String)
+    return s.scatter(todo, fixed)
 
 
 @dataclass
@@ -47,22 +100,20 @@ class NormaliseText:
 
     def __call__(self, lf: pl.LazyFrame) -> StepResult:
         frame = lf.collect()
-        cols = ["text", "text_pair", "target"]
-        for col in cols:
+        for col in ("text", "text_pair", "target"):
             if frame[col].dtype != pl.String or frame[col].null_count() == frame.height:
                 continue
-            s = frame[col].str.normalize("NFKC")
+            s = nfkc(frame[col])
             if self.html_unescape:
-                mask = s.str.contains(_HTML_ENTITY).fill_null(False)
-                if mask.any():
-                    fixed = s.filter(mask).map_elements(html.unescape, return_dtype=pl.String)
-                    s = s.scatter(mask.arg_true(), fixed)
-            s = s.str.replace_all(r"\s+", " ").str.strip_chars()
+                s = _apply_where(
+                    s, s.str.contains(_HTML_ENTITY), lambda x: x.map_elements(html.unescape, return_dtype=pl.String)
+                )
+            s = _apply_where(s, _needs_whitespace_fix(s), lambda x: x.str.replace_all(r"\s+", " ").str.strip_chars())
+
             if self.strip_outer_quotes:
                 # Texts stored as """...""" keep literal quotes after CSV parsing; take off a balanced pair.
                 quoted = s.str.starts_with('"') & s.str.ends_with('"') & (s.str.len_chars() >= 2)
-                s = pl.select(pl.when(quoted).then(s.str.slice(1, s.str.len_chars() - 2)).otherwise(s)).to_series()
-                s = s.str.strip_chars()
+                s = _apply_where(s, quoted, lambda x: x.str.slice(1, x.str.len_chars() - 2).str.strip_chars())
             frame = frame.with_columns(s.alias(col))
         empty = frame.clear().with_columns(
             pl.lit(None, dtype=pl.String).alias("reason"), pl.lit(None, dtype=pl.String).alias("detail")
@@ -78,8 +129,10 @@ class DropTooShort:
     name: str = "too_short"
 
     def __call__(self, lf: pl.LazyFrame) -> StepResult:
+        # A search that stops at the n-th letter is far cheaper than counting every letter of every text.
+        enough = pl.col("text").fill_null("").str.contains("(?s)" + ".*?".join([r"\p{L}"] * self.min_letters))
         letters = pl.col("text").fill_null("").str.count_matches(r"\p{L}")
-        return _drop(lf, letters < self.min_letters, "too_short", pl.format("{} letter(s)", letters))
+        return _drop(lf, ~enough, "too_short", pl.format("{} letter(s)", letters))
 
 
 @dataclass
@@ -139,13 +192,15 @@ class ExactDedup:
 
     def __call__(self, lf: pl.LazyFrame) -> StepResult:
         schema = lf.collect_schema()
+        # Spelling variants of one label (Check-worthy / check_worthy) are not a conflict.
+        fold = r"[^\p{L}\p{N}]+"
         if schema["label"] == pl.List(pl.String):
-            label_key = pl.col("label").list.sort().list.join(",")
+            label_key = pl.col("label").list.eval(pl.element().str.to_lowercase().str.replace_all(fold, "")).list.sort()
+            label_key = label_key.list.join(",")
         else:
-            label_key = pl.col("label").fill_null("")
-        group = ["split", "text_key", "_pair_key"]
+            label_key = pl.col("label").fill_null("").str.to_lowercase().str.replace_all(fold, "")
+        group = ["split", "text_key"]  # for pair tasks text_key already holds both texts
         marked = lf.with_columns(
-            text_key_expr("text_pair").fill_null("").alias("_pair_key"),
             label_key.alias("_label_key"),
             pl.int_range(pl.len()).alias("_order"),
         ).with_columns(
@@ -163,7 +218,7 @@ class ExactDedup:
         )
         marked = marked.with_columns(reason.alias("_why"))
         res = _drop(marked, pl.col("_why").is_not_null(), pl.col("_why"), detail)
-        helpers = ["_pair_key", "_label_key", "_order", "_n_labels", "_rank", "_first_id", "_why"]
+        helpers = ["_label_key", "_order", "_n_labels", "_rank", "_first_id", "_why"]
         return StepResult(kept=res.kept.drop(helpers), dropped=res.dropped.drop(helpers))
 
 
@@ -185,8 +240,15 @@ def run_steps(lf: pl.LazyFrame, steps: Sequence[Step]) -> tuple[pl.DataFrame, li
     for step in steps:
         res = step(current)
         if step.name == "normalise_text":
-            # Keys are computed on the cleaned text, once.
-            current = res.kept.with_columns(text_key_expr("text").alias("text_key")).collect().lazy()
+            # Keys are computed on the cleaned text, once. For pair tasks the key is the pair: one premise
+            # legitimately recurs with different hypotheses, in several splits.
+            key = text_key_expr("text")
+            key = (
+                pl.when(pl.col("text_pair").is_null())
+                .then(key)
+                .otherwise(pl.concat_str([key, pl.lit(" \x1f "), text_key_expr("text_pair")]))
+            )
+            current = res.kept.with_columns(key.alias("text_key")).collect().lazy()
         else:
             current = res.kept.collect().lazy()
         out = res.dropped.collect()

@@ -17,19 +17,12 @@ _EDGE_QUOTES = r"^[\"'“”«»„`]+|[\"'“”«»„`]+$"
 
 
 def text_key_expr(col: str) -> pl.Expr:
-    """The dedup key of a text: case-folded, URLs and @mentions gone, Arabic marks and tatweel gone."""
-    return (
-        pl.col(col)
-        .str.normalize("NFKC")
-        .str.to_lowercase()
-        .str.replace_all(_URL, " ")
-        .str.replace_all(_MENTION, " ")
-        .str.replace_all(_ARABIC_MARKS, "")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-        .str.replace_all(_EDGE_QUOTES, "")
-        .str.strip_chars()
-    )
+    """The dedup key of a (cleaned, NFKC) text: case-folded, URLs and @mentions gone, Arabic marks and tatweel gone."""
+    lowered = pl.col(col).str.to_lowercase()
+    stripped = lowered.str.replace_all(_URL, " ").str.replace_all(_MENTION, " ").str.replace_all(_ARABIC_MARKS, "")
+    # The text's whitespace is already single spaces; only cut-out spans can leave runs behind.
+    tidy = stripped.str.replace_all(r"\s{2,}", " ").str.strip_chars()
+    return tidy.str.replace_all(_EDGE_QUOTES, "").str.strip_chars()
 
 
 def _require(read: RawRead, cols: ColumnMap, file: FileSpec, origin: str, task_type: str) -> None:

