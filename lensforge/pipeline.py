@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +17,11 @@ from lensforge.workspace import Workspace
 Log = Callable[[str], None]
 
 
+def demo_mixture_path() -> Path:
+    """The mixture file shipped with the demo corpus."""
+    return Path(str(resources.files("lensforge.demo").joinpath("mixture.toml")))
+
+
 def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Console | None = None) -> dict[str, Any]:
     """Run the stages that exist so far on the demo collection and return what each produced."""
     from lensforge.ingest.api import ingest_many, ingest_targets
@@ -22,7 +29,7 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
 
     started = time.monotonic()
     result: dict[str, Any] = {"workspace": str(ws.root), "stages": {}}
-    stages = 3
+    stages = 4
 
     log(f"[1/{stages}] init + catalog import (built-in registry and demo corpus)")
     result["stages"]["init"] = init_workspace(ws, actor=actor, collections=("llamalens", "demo"))
@@ -49,6 +56,24 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
             log(
                 f"      {o['dataset_id']}: read {o['records_read']}, kept {sum(o['kept'].values())}, valid {o['valid']}"
             )
+
+    log(f"[3/{stages}] curate: label proposals approved for the demo (recorded), mixture plan")
+    from lensforge.curate.mappings import approve, review
+    from lensforge.curate.mixture import load_plan, plan_summary
+
+    curated = {}
+    for did in demo_ids:
+        rev = review(ws, did)
+        if rev["pending"]:
+            approve(ws, did, [], actor=actor, all_auto=True, reason="demo pipeline: automatic proposals accepted")
+        rev = review(ws, did)
+        curated[did] = {"mapping_version": rev["mapping_version_id"], "labels": rev["after"]}
+    plan = plan_summary(ws, load_plan(demo_mixture_path()))
+    result["stages"]["curate"] = {"mappings": curated, "plan": {k: plan[k] for k in ("totals", "removed_by_caps")}}
+    log(
+        f"      mixture {plan['name']}: train {plan['totals']['train']}, dev {plan['totals']['dev']}, "
+        f"test {plan['totals']['test']} rows from {len(plan['datasets'])} datasets"
+    )
 
     log(f"[{stages}/{stages}] done")
     result["seconds"] = round(time.monotonic() - started, 2)

@@ -44,3 +44,37 @@ def reference_csv() -> Path:
     if not REFERENCE_CSV.is_file():
         pytest.fail(f"reference table not found at {REFERENCE_CSV}")
     return REFERENCE_CSV
+
+
+@pytest.fixture(scope="session")
+def real_workspace(tmp_path_factory):
+    """One workspace with the nine real datasets ingested through the CLI (shared: copy before changing)."""
+    import io
+    import json
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from lensforge.cli import main
+    from lensforge.workspace import resolve_workspace
+
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real datasets not found at {SHARED_DATA} (set LENSFORGE_SHARED_DATA)")
+    root = tmp_path_factory.mktemp("real") / "ws"
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            main(["-w", str(root), "ingest", "--all", "--sources", str(SHARED_DATA), "--json"])
+        except SystemExit as exc:
+            assert exc.code in (0, None), err.getvalue()
+    return resolve_workspace(root), json.loads(out.getvalue())
+
+
+@pytest.fixture
+def real_ws_copy(real_workspace, tmp_path):
+    """A private copy of the real-data workspace, for tests that change the catalog."""
+    import shutil
+
+    from lensforge.workspace import resolve_workspace
+
+    target = tmp_path / "real_copy"
+    shutil.copytree(real_workspace[0].root, target)
+    return resolve_workspace(target)

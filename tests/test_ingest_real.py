@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import polars as pl
@@ -29,33 +28,9 @@ REAL = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ingested(tmp_path_factory, shared_data_module):
-    """One workspace with all nine real datasets ingested through the CLI."""
-    root = tmp_path_factory.mktemp("real") / "ws"
-    import io
-    import sys
-    from contextlib import redirect_stderr, redirect_stdout
-
-    from lensforge.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(["-w", str(root), "ingest", "--all", "--sources", str(shared_data_module), "--json"])
-        except SystemExit as exc:
-            assert exc.code in (0, None), err.getvalue()
-    result = json.loads(out.getvalue())
-    sys.stdout.flush()
-    return resolve_workspace(root), result
-
-
-@pytest.fixture(scope="module")
-def shared_data_module():
-    from conftest import SHARED_DATA
-
-    assert SHARED_DATA.is_dir(), f"real datasets not found at {SHARED_DATA}"
-    return SHARED_DATA
+@pytest.fixture
+def ingested(real_workspace):
+    return real_workspace
 
 
 def _count_records(path: Path, tsv: bool) -> int:

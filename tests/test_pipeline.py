@@ -29,6 +29,20 @@ def test_pipeline_runs_on_the_demo_corpus(ws, capsys):
     assert folded == {"checkworthy", "notcheckworthy"}
     # The train-only set was re-split 70/20/10 and recorded so.
     assert current_version(ws, "en/DemoCheckworthy@1")["split_method"] == "resplit_70_20_10"
+    # Curation: every demo mapping approved, with the reason on record; the mixture plan was computed.
+    from lensforge.catalog.events import list_events
+    from lensforge.curate.mappings import review
+
+    for did in ingest:
+        if did != "en/DemoNewsSummaries@1":
+            assert review(ws, did)["pending"] == 0, did
+    approvals = list_events(ws, kind="labels.approve", limit=100)
+    assert approvals.height == 6
+    assert all("automatic proposals accepted" in p for p in approvals["payload"])
+    plan = out["stages"]["curate"]["plan"]
+    assert plan["totals"]["train"] == sum(v["kept"]["train"] for v in ingest.values())
+    hate = out["stages"]["curate"]["mappings"]["hi/DemoHateSpeech@1"]["labels"]
+    assert set(hate) == {"hate-speech", "offensive", "not-hate-speech"}  # native नफरत / अपमानजनक merged in
     # A second run changes nothing.
     again = run_cli(capsys, "-w", str(ws.root), "pipeline", "--json").json()
     assert {k: v["version"] for k, v in again["stages"]["ingest"].items()} == {

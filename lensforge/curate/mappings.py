@@ -1,0 +1,452 @@
+"""Label mappings in the catalog: proposals, curator review (approve, reject, set), impact, versions.
+
+Mappings belong to an ingested version. Opening a dataset for review creates the automatic
+proposals for labels that have none, carrying over decisions made on the previous version.
+Every curator action writes exactly one event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from lensforge.catalog.datasets import entry_from_catalog, resolve
+from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.events import record_event
+from lensforge.catalog.spec import DatasetEntry
+from lensforge.curate.labels import native_table, propose, task_group
+from lensforge.errors import LensforgeError
+from lensforge.ingest.versions import load_rows
+from lensforge.workspace import Workspace
+
+STATUSES = ("proposed", "approved", "rejected")
+
+
+def _current(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any], DatasetEntry]:
+    did = resolve(con, ref)
+    df = query_frame(con, "SELECT * FROM ingested_versions WHERE dataset_id = ? AND is_current", [did])
+    if df.height == 0:
+        raise LensforgeError(f"{did} has not been ingested yet", hint=f"run `lensforge ingest {ref}`")
+    version = df.to_dicts()[0]
+    return did, version, entry_from_catalog(con, did)
+
+
+def _group_key(task: str) -> str:
+    group = task_group(task)
+    return group.key if group else f"task:{task.lower()}"
+
+
+def source_labels(ws: Workspace, version: dict[str, Any], entry: DatasetEntry) -> pl.DataFrame:
+    """Kept rows per source label and split (one atom per row for multi-label fields)."""
+    rows = load_rows(ws, version).select("split", "label_raw").drop_nulls("label_raw")
+    if entry.task_type == "multilabel":
+        sep = entry.ingest.labels.multilabel_separator if entry.ingest else ","
+        rows = rows.with_columns(pl.col("label_raw").str.split(sep or ",")).explode("label_raw")
+        rows = rows.with_columns(pl.col("label_raw").str.strip_chars()).filter(pl.col("label_raw") != "")
+    return rows.group_by("label_raw", "split").len().rename({"label_raw": "raw_label"})
+
+
+def _additions(con: duckdb.DuckDBPyConnection, group_key: str) -> tuple[str, ...]:
+    rows = con.execute("SELECT label FROM canonical_additions WHERE task_group = ?", [group_key]).fetchall()
+    return tuple(r[0] for r in rows)
+
+
+def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto") -> str:
+    """Make sure every source label of the current version has a mapping row; returns the version id."""
+    with connect(ws, read_only=True) as con:
+        did, version, entry = _current(con, ref)
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT raw_label FROM label_mappings WHERE version_id = ?", [version["version_id"]]
+            ).fetchall()
+        }
+        previous = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT m.raw_label, m.canonical, m.status, m.author, m.reason, m.version_id FROM label_mappings m "
+                "JOIN ingested_versions v ON v.version_id = m.version_id "
+                "WHERE m.dataset_id = ? AND m.version_id <> ? AND m.status <> 'proposed' ORDER BY v.created_at",
+                [did, version["version_id"]],
+            ).fetchall()
+        }
+        additions = _additions(con, _group_key(entry.task))
+    if entry.task_type == "generation":
+        return version["version_id"]
+    labels = source_labels(ws, version, entry)["raw_label"].unique().sort().to_list()
+    missing = [raw for raw in labels if raw not in have]
+    if not missing:
+        return version["version_id"]
+    decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+    table = native_table(ws.root / "native_labels.yaml")
+    rows = []
+    for raw in missing:
+        prop = propose(raw, task=entry.task, decoding=decoding, native=table, extra_labels=additions)
+        if raw in previous:
+            canonical, status, author, reason, old_vid = previous[raw]
+            rows.append((raw, canonical, status, author, f"carried over from {old_vid}: {reason}", prop.canonical))
+        else:
+            rows.append((raw, prop.canonical, "proposed", "auto", prop.reason, prop.canonical))
+    with transaction(ws) as con:
+        for raw, canonical, status, author, reason, proposed in rows:
+            con.execute(
+                "INSERT INTO label_mappings (version_id, dataset_id, raw_label, canonical, status, author, reason, "
+                "proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [version["version_id"], did, raw, canonical, status, author, reason, proposed],
+            )
+        record_event(
+            con,
+            actor=actor,
+            kind="labels.propose",
+            subject=did,
+            payload={"version_id": version["version_id"], "labels": [r[0] for r in rows]},
+        )
+        _record_mapping_version(con, version["version_id"], did)
+    return version["version_id"]
+
+
+def _mapping_rows(con: duckdb.DuckDBPyConnection, version_id: str) -> pl.DataFrame:
+    return query_frame(
+        con,
+        "SELECT raw_label, canonical, status, author, reason, proposed, updated_at FROM label_mappings "
+        "WHERE version_id = ? ORDER BY raw_label",
+        [version_id],
+    )
+
+
+def mapping_version_id(mapping: dict[str, str | None]) -> str:
+    blob = json.dumps(mapping, sort_keys=True, ensure_ascii=False)
+    return "m" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:15]
+
+
+def _record_mapping_version(con: duckdb.DuckDBPyConnection, version_id: str, dataset_id: str) -> str:
+    """Hash of the approved rows (rejections included, as unmapped); recorded once per distinct set."""
+    approved = {
+        r[0]: r[1]
+        for r in con.execute(
+            "SELECT raw_label, CASE WHEN status = 'approved' THEN canonical END FROM label_mappings "
+            "WHERE version_id = ? AND status <> 'proposed' ORDER BY raw_label",
+            [version_id],
+        ).fetchall()
+    }
+    mid = mapping_version_id(approved)
+    con.execute(
+        "INSERT INTO mapping_versions (mapping_version_id, version_id, dataset_id, mapping) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [mid, version_id, dataset_id, json.dumps(approved, ensure_ascii=False, sort_keys=True)],
+    )
+    return mid
+
+
+def impact(ws: Workspace, ref: str) -> dict[str, Any]:
+    """What the current mapping does: rows per source label, class counts before and after, merges, unmapped."""
+    version_id = sync_proposals(ws, ref)
+    with connect(ws, read_only=True) as con:
+        did, version, entry = _current(con, ref)
+        rows = _mapping_rows(con, version_id)
+    counts = source_labels(ws, version, entry) if entry.task_type != "generation" else pl.DataFrame()
+    if counts.is_empty():
+        return {
+            "dataset_id": did,
+            "version_id": version_id,
+            "per_label": [],
+            "before": {},
+            "after": {},
+            "merged": {},
+            "unmapped": [],
+        }
+    per_label = (
+        counts.pivot(on="split", index="raw_label", values="len", aggregate_function="sum")
+        .fill_null(0)
+        .join(rows.select("raw_label", "canonical", "status"), on="raw_label", how="left")
+    )
+    for split in ("train", "dev", "test"):
+        if split not in per_label.columns:
+            per_label = per_label.with_columns(pl.lit(0, dtype=pl.UInt32).alias(split))
+    per_label = per_label.with_columns((pl.col("train") + pl.col("dev") + pl.col("test")).alias("rows")).sort(
+        "raw_label"
+    )
+    effective = per_label.with_columns(
+        pl.when(pl.col("status") == "rejected").then(None).otherwise(pl.col("canonical")).alias("target")
+    )
+    before = {r["raw_label"]: int(r["rows"]) for r in per_label.iter_rows(named=True)}
+    after_df = effective.drop_nulls("target").group_by("target").agg(pl.col("rows").sum(), pl.col("raw_label").sort())
+    after = {r["target"]: int(r["rows"]) for r in after_df.sort("target").iter_rows(named=True)}
+    merged = {r["target"]: r["raw_label"] for r in after_df.iter_rows(named=True) if len(r["raw_label"]) > 1}
+    unmapped = effective.filter(pl.col("target").is_null()).select("raw_label", "rows", "status").to_dicts()
+    return {
+        "dataset_id": did,
+        "version_id": version_id,
+        "per_label": per_label.select("raw_label", "canonical", "status", "train", "dev", "test", "rows").to_dicts(),
+        "before": before,
+        "after": after,
+        "merged": merged,
+        "unmapped": unmapped,
+    }
+
+
+def review(ws: Workspace, ref: str) -> dict[str, Any]:
+    """Proposals with their review state and impact preview, for `labels review` and the app."""
+    info = impact(ws, ref)
+    with connect(ws, read_only=True) as con:
+        _did, _version, entry = _current(con, ref)
+        rows = _mapping_rows(con, info["version_id"]).with_columns(pl.col("updated_at").cast(pl.String))
+        mid = _effective_id(con, info["version_id"])
+    group = task_group(entry.task)
+    return {
+        **info,
+        "task": entry.task,
+        "task_group": group.key if group else None,
+        "task_labels": list(group.labels) if group else [],
+        "mappings": rows.to_dicts(),
+        "mapping_version_id": mid,
+        "pending": int(rows.filter(pl.col("status") == "proposed").height),
+    }
+
+
+def _effective_id(con: duckdb.DuckDBPyConnection, version_id: str) -> str:
+    approved = {
+        r[0]: r[1]
+        for r in con.execute(
+            "SELECT raw_label, CASE WHEN status = 'approved' THEN canonical END FROM label_mappings "
+            "WHERE version_id = ? AND status <> 'proposed' ORDER BY raw_label",
+            [version_id],
+        ).fetchall()
+    }
+    return mapping_version_id(approved)
+
+
+def _existing(con: duckdb.DuckDBPyConnection, version_id: str, did: str, raws: list[str]) -> dict[str, tuple[Any, ...]]:
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT raw_label, canonical, status, author, reason FROM label_mappings WHERE version_id = ?", [version_id]
+        ).fetchall()
+    }
+    unknown = [raw for raw in raws if raw not in rows]
+    if unknown:
+        raise LensforgeError(
+            f"{did} has no source label {', '.join(repr(u) for u in unknown)}",
+            hint="its labels: " + ", ".join(sorted(rows)) if rows else "it has no labels",
+        )
+    return rows
+
+
+def _change(
+    ws: Workspace,
+    ref: str,
+    *,
+    actor: str,
+    kind: str,
+    updates: list[tuple[str, str | None, str, str]],
+    check: list[str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Apply (raw, canonical, status, reason) updates in one transaction with one event."""
+    version_id = sync_proposals(ws, ref)
+    with transaction(ws) as con:
+        did, _version, _entry = _current(con, ref)
+        old = _existing(con, version_id, did, check)
+        changes = []
+        for raw, canonical, status, reason in updates:
+            before = old[raw]
+            con.execute(
+                "UPDATE label_mappings SET canonical = ?, status = ?, author = ?, reason = ?, "
+                "updated_at = current_timestamp WHERE version_id = ? AND raw_label = ?",
+                [canonical, status, actor, reason, version_id, raw],
+            )
+            changes.append(
+                {
+                    "raw": raw,
+                    "from": {"canonical": before[0], "status": before[1]},
+                    "to": {"canonical": canonical, "status": status},
+                }
+            )
+        mid = _record_mapping_version(con, version_id, did)
+        record_event(
+            con,
+            actor=actor,
+            kind=kind,
+            subject=did,
+            payload={"version_id": version_id, "changes": changes, "mapping_version_id": mid, **(extra or {})},
+        )
+    return {"dataset_id": did, "version_id": version_id, "changes": changes, "mapping_version_id": mid}
+
+
+def approve(
+    ws: Workspace, ref: str, raws: list[str], *, actor: str, all_auto: bool = False, reason: str | None = None
+) -> dict[str, Any]:
+    """Approve named source labels, or every automatic proposal (`all_auto`, which needs a reason)."""
+    version_id = sync_proposals(ws, ref)
+    if all_auto and raws:
+        raise LensforgeError("give source labels or --all-auto, not both")
+    if all_auto and not (reason and reason.strip()):
+        raise LensforgeError("--all-auto needs a --reason (it is recorded)")
+    if not all_auto and not raws:
+        raise LensforgeError("name the source labels to approve, or pass --all-auto --reason R")
+    with connect(ws, read_only=True) as con:
+        did, _version, _entry = _current(con, ref)
+        rows = _existing(con, version_id, did, raws)
+    if all_auto:
+        raws = [raw for raw, (_c, status, author, _r) in rows.items() if status == "proposed" and author == "auto"]
+        if not raws:
+            raise LensforgeError(f"{did} has no automatic proposals left to approve")
+    updates = []
+    for raw in raws:
+        canonical = rows[raw][0]
+        if canonical is None:
+            raise LensforgeError(f"{did}: {raw!r} has no canonical name to approve", hint="use `labels set`")
+        updates.append((raw, canonical, "approved", reason or rows[raw][3]))
+    return _change(
+        ws,
+        ref,
+        actor=actor,
+        kind="labels.approve",
+        updates=updates,
+        check=raws,
+        extra={"all_auto": all_auto, "reason": reason},
+    )
+
+
+def reject(ws: Workspace, ref: str, raw: str, *, actor: str, reason: str) -> dict[str, Any]:
+    """Reject a mapping: rows with this source label are left out of snapshots (and counted)."""
+    if not (reason and reason.strip()):
+        raise LensforgeError("rejecting a mapping needs a --reason")
+    version_id = sync_proposals(ws, ref)
+    with connect(ws, read_only=True) as con:
+        did, _v, _e = _current(con, ref)
+        rows = _existing(con, version_id, did, [raw])
+    return _change(
+        ws,
+        ref,
+        actor=actor,
+        kind="labels.reject",
+        updates=[(raw, rows[raw][0], "rejected", reason)],
+        check=[raw],
+        extra={"reason": reason},
+    )
+
+
+def set_label(
+    ws: Workspace, ref: str, raw: str, canonical: str, *, actor: str, reason: str, new_label: bool = False
+) -> dict[str, Any]:
+    """Map a source label to a canonical name of the curator's choice (an approval)."""
+    if not (reason and reason.strip()):
+        raise LensforgeError("setting a mapping needs a --reason")
+    canonical = canonical.strip()
+    if not canonical:
+        raise LensforgeError("the canonical label cannot be empty")
+    version_id = sync_proposals(ws, ref)
+    with connect(ws, read_only=True) as con:
+        did, _v, entry = _current(con, ref)
+        _existing(con, version_id, did, [raw])
+        key = _group_key(entry.task)
+        group = task_group(entry.task)
+        allowed = set(group.labels if group else ()) | set(_additions(con, key))
+    if canonical not in allowed:
+        if not new_label:
+            shown = ", ".join(sorted(allowed)) or "(none yet)"
+            raise LensforgeError(
+                f"{canonical!r} is not in the canonical label set of {key} ({shown})",
+                hint="pass --new-label to add it to the set",
+            )
+        with transaction(ws) as con:
+            con.execute(
+                "INSERT INTO canonical_additions (task_group, label, actor, reason) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [key, canonical, actor, reason],
+            )
+    return _change(
+        ws,
+        ref,
+        actor=actor,
+        kind="labels.set",
+        updates=[(raw, canonical, "approved", reason)],
+        check=[raw],
+        extra={"new_label": canonical not in allowed, "reason": reason},
+    )
+
+
+@dataclass(frozen=True)
+class EffectiveMapping:
+    dataset_id: str
+    version_id: str
+    mapping_version_id: str
+    mapping: dict[str, str | None]  # raw -> canonical (None: rejected, rows left out)
+    proposed_used: list[str]
+
+
+def effective_mapping(
+    ws: Workspace, ref: str, *, allow_proposed: bool = False, actor: str = "auto", used_by: str = ""
+) -> EffectiveMapping:
+    """The gate for snapshots: every source label approved or rejected, unless proposals are allowed.
+
+    Using proposals writes an event naming them, so the choice is on record.
+    """
+    version_id = sync_proposals(ws, ref)
+    with connect(ws, read_only=True) as con:
+        did, _v, _e = _current(con, ref)
+        rows = _mapping_rows(con, version_id)
+    pending = rows.filter(pl.col("status") == "proposed")["raw_label"].to_list()
+    if pending and not allow_proposed:
+        raise LensforgeError(
+            f"{did}: {len(pending)} label mapping(s) not reviewed ({', '.join(pending[:6])})",
+            hint=f"run `lensforge labels review {ref}`, or build with --allow-proposed",
+        )
+    mapping = {
+        r["raw_label"]: (None if r["status"] == "rejected" else r["canonical"]) for r in rows.iter_rows(named=True)
+    }
+    if pending:
+        with transaction(ws) as con:
+            record_event(
+                con,
+                actor=actor,
+                kind="labels.allow_proposed",
+                subject=did,
+                payload={"version_id": version_id, "labels": pending, "used_by": used_by},
+            )
+    return EffectiveMapping(did, version_id, mapping_version_id(mapping), mapping, pending)
+
+
+def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> tuple[pl.DataFrame, int]:
+    """Canonical labels on ingested rows; rows whose labels are all rejected are dropped (count returned)."""
+    if entry.task_type == "generation":
+        return frame.with_columns(pl.col("target").alias("canonical")), 0
+    keys = list(mapping)
+    values = [mapping[k] for k in keys]
+    if entry.task_type == "multilabel":
+        sep = (entry.ingest.labels.multilabel_separator if entry.ingest else None) or ","
+        mapped = frame.with_columns(
+            pl.col("label_raw")
+            .str.split(sep)
+            .list.eval(
+                pl.element().str.strip_chars().replace_strict(keys, values, default=None, return_dtype=pl.String)
+            )
+            .list.drop_nulls()
+            .list.unique(maintain_order=True)
+            .alias("canonical")
+        )
+        keep = mapped["canonical"].list.len() > 0
+    else:
+        mapped = frame.with_columns(
+            pl.col("label_raw").replace_strict(keys, values, default=None, return_dtype=pl.String).alias("canonical")
+        )
+        keep = mapped["canonical"].is_not_null()
+    return mapped.filter(keep), int((~keep).sum())
+
+
+def audit_log(ws: Workspace, ref: str, limit: int = 100) -> pl.DataFrame:
+    """Every label event of a dataset, newest first."""
+    with connect(ws, read_only=True) as con:
+        did = resolve(con, ref)
+        return query_frame(
+            con,
+            "SELECT event_id, ts, actor, kind, payload FROM events WHERE subject = ? AND kind LIKE 'labels.%' "
+            "ORDER BY event_id DESC LIMIT ?",
+            [did, limit],
+        )

@@ -1,0 +1,269 @@
+"""Mixture plans: which dataset versions go into a snapshot, with what caps, languages and seed.
+
+A plan is a TOML file, validated at load. `lensforge curate plan FILE` shows what a snapshot built
+from it would hold (per language, task and dataset) and what the caps remove, before building.
+
+    name = "llamalens-ar-en-hi"
+    seed = 42
+    languages = ["ar", "en", "hi"]          # optional filter
+    [caps]                                  # 0 means no cap
+    train = 20000
+    [select]                                # optional: every dataset matching
+    collection = "demo"
+    status = "selected"
+    [[datasets]]                            # and/or named ones
+    ref = "ar/ArSarcasm-v2@v2"
+    version = "vaa8dba1d1bb6d7e"            # optional ingested version (default: current)
+    train_cap = 5000                        # optional per-dataset caps
+    allow_invalid = "reason"                # optional: use a version that failed validation
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lensforge.catalog.datasets import entry_from_catalog, list_datasets, resolve
+from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.spec import DatasetEntry
+from lensforge.curate.caps import DEFAULT_TRAIN_CAP, CapReport, cap_rows
+from lensforge.curate.mappings import apply_mapping, effective_mapping
+from lensforge.errors import LensforgeError
+from lensforge.ingest.versions import get_version, load_rows
+from lensforge.workspace import Workspace
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Caps(_Strict):
+    train: int = Field(default=DEFAULT_TRAIN_CAP, ge=0)
+    dev: int = Field(default=0, ge=0)
+    test: int = Field(default=0, ge=0)
+
+
+class Select(_Strict):
+    collection: str | None = None
+    status: str | None = "selected"
+    language: str | None = None
+    task: str | None = None
+
+
+class DatasetChoice(_Strict):
+    ref: str = Field(min_length=1)
+    version: str | None = None
+    train_cap: int | None = Field(default=None, ge=0)
+    dev_cap: int | None = Field(default=None, ge=0)
+    test_cap: int | None = Field(default=None, ge=0)
+    allow_invalid: str | None = None
+
+
+class MixturePlan(_Strict):
+    name: str = Field(min_length=1)
+    seed: int = 42
+    languages: list[str] | None = None
+    caps: Caps = Field(default_factory=Caps)
+    select: Select | None = None
+    datasets: list[DatasetChoice] = Field(default_factory=list)
+
+
+def load_plan(path: Path) -> MixturePlan:
+    """Read and validate a mixture TOML; errors name the file and field."""
+    if not path.is_file():
+        raise LensforgeError(f"no such mixture file: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise LensforgeError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        plan = MixturePlan.model_validate(data)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise LensforgeError(f"{path}: invalid mixture: " + "; ".join(parts)) from None
+    if plan.select is None and not plan.datasets:
+        raise LensforgeError(f"{path}: the mixture names no datasets (add [[datasets]] or [select])")
+    return plan
+
+
+@dataclass
+class PlannedDataset:
+    dataset_id: str
+    entry: DatasetEntry
+    version: dict[str, Any]
+    choice: DatasetChoice
+    caps: dict[str, int | None]
+
+
+@dataclass
+class CuratedDataset:
+    planned: PlannedDataset
+    rows: pl.DataFrame  # ingested rows with `canonical`, after caps
+    mapping_version_id: str
+    pending_labels: list[str]
+    rejected_rows: int
+    cap_reports: dict[str, CapReport] = field(default_factory=dict)
+    before: dict[str, int] = field(default_factory=dict)
+
+
+def resolve_plan(ws: Workspace, plan: MixturePlan) -> list[PlannedDataset]:
+    """Datasets and versions the plan names; unknown names or versions are errors, nothing is changed."""
+    choices: dict[str, tuple[DatasetChoice, bool]] = {}  # dataset -> (choice, named explicitly)
+    if plan.select is not None:
+        sel = plan.select
+        for did in list_datasets(
+            ws, language=sel.language, task=sel.task, status=sel.status, collection=sel.collection
+        )["dataset_id"].to_list():
+            choices[did] = (DatasetChoice(ref=did), False)
+    out = []
+    with connect(ws, read_only=True) as con:
+        for choice in plan.datasets:
+            choices[resolve(con, choice.ref)] = (choice, True)
+        for did, (choice, explicit) in choices.items():
+            entry = entry_from_catalog(con, did)
+            if plan.languages and entry.language not in plan.languages:
+                continue
+            if choice.version:
+                versions = query_frame(
+                    con,
+                    "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND version_id = ?",
+                    [did, choice.version],
+                )
+                if versions.height == 0:
+                    raise LensforgeError(f"{did} has no ingested version {choice.version!r}")
+                version_id = choice.version
+            else:
+                current = query_frame(
+                    con, "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND is_current", [did]
+                )
+                if current.height == 0:
+                    if not explicit:
+                        continue  # matched by [select] but never ingested: not part of the mixture
+                    raise LensforgeError(
+                        f"{did} has not been ingested yet", hint=f"run `lensforge ingest {choice.ref}`"
+                    )
+                version_id = current["version_id"][0]
+            out.append((did, entry, version_id, choice))
+    planned = []
+    for did, entry, version_id, choice in out:
+        version = get_version(ws, version_id)
+        if not version["valid"] and not choice.allow_invalid:
+            raise LensforgeError(
+                f"{did} version {version_id} failed validation",
+                hint='fix it and re-ingest, or set allow_invalid = "reason" for it in the mixture',
+            )
+        caps = {
+            "train": _cap(choice.train_cap, plan.caps.train),
+            "dev": _cap(choice.dev_cap, plan.caps.dev),
+            "test": _cap(choice.test_cap, plan.caps.test),
+        }
+        planned.append(PlannedDataset(did, entry, version, choice, caps))
+    if not planned:
+        raise LensforgeError(f"mixture {plan.name!r} selects no ingested dataset")
+    return sorted(planned, key=lambda p: (p.entry.language, p.dataset_id))
+
+
+def _cap(specific: int | None, default: int) -> int | None:
+    value = default if specific is None else specific
+    return value or None
+
+
+def curate_dataset(
+    ws: Workspace, planned: PlannedDataset, *, seed: int, allow_proposed: bool, actor: str, used_by: str, record: bool
+) -> CuratedDataset:
+    """Canonical labels through the mapping gate, then the caps (train; dev/test only when set)."""
+    if record:
+        eff = effective_mapping(ws, planned.dataset_id, allow_proposed=allow_proposed, actor=actor, used_by=used_by)
+    else:
+        eff = _preview_mapping(ws, planned.dataset_id)
+    rows = load_rows(ws, planned.version)
+    mapped, rejected = apply_mapping(rows, planned.entry, eff.mapping)
+    before = {s: int(mapped.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+    parts, reports = [], {}
+    for split in ("train", "dev", "test"):
+        part = mapped.filter(pl.col("split") == split)
+        capped, report = cap_rows(part, planned.caps[split], task_type=planned.entry.task_type, seed=seed)
+        parts.append(capped)
+        reports[split] = report
+    return CuratedDataset(
+        planned,
+        pl.concat(parts, how="vertical_relaxed"),
+        eff.mapping_version_id,
+        eff.proposed_used,
+        rejected,
+        reports,
+        before,
+    )
+
+
+def _preview_mapping(ws: Workspace, ref: str) -> Any:
+    """The mapping as it stands (proposals included), without the gate and without an event."""
+    from lensforge.curate.mappings import EffectiveMapping, mapping_version_id, review
+
+    info = review(ws, ref)
+    mapping = {m["raw_label"]: (None if m["status"] == "rejected" else m["canonical"]) for m in info["mappings"]}
+    pending = [m["raw_label"] for m in info["mappings"] if m["status"] == "proposed"]
+    return EffectiveMapping(info["dataset_id"], info["version_id"], mapping_version_id(mapping), mapping, pending)
+
+
+def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
+    """What a snapshot built from this plan would hold, and what the caps remove; writes nothing but proposals."""
+    datasets = []
+    for planned in resolve_plan(ws, plan):
+        cur = curate_dataset(
+            ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
+        )
+        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+        datasets.append(
+            {
+                "dataset_id": planned.dataset_id,
+                "language": planned.entry.language,
+                "task": planned.entry.task,
+                "version_id": planned.version["version_id"],
+                "valid": planned.version["valid"],
+                "mapping_version_id": cur.mapping_version_id,
+                "pending_labels": cur.pending_labels,
+                "rejected_rows": cur.rejected_rows,
+                "before": cur.before,
+                "after": after,
+                "removed_by_caps": {s: cur.before[s] - after[s] for s in after},
+                "caps": planned.caps,
+                "cap_max_deviation": cur.cap_reports["train"].max_deviation,
+                "labels_after": sorted(
+                    {lab for v in cur.rows["canonical"].to_list() for lab in (v if isinstance(v, list) else [v]) if lab}
+                )
+                if planned.entry.task_type != "generation"
+                else [],
+            }
+        )
+    frame = pl.DataFrame(
+        [
+            {
+                "dataset_id": d["dataset_id"],
+                "language": d["language"],
+                "task": d["task"],
+                **{f"{s}": d["after"][s] for s in ("train", "dev", "test")},
+                **{f"{s}_removed": d["removed_by_caps"][s] for s in ("train", "dev", "test")},
+            }
+            for d in datasets
+        ]
+    )
+    by = lambda col: (  # noqa: E731
+        frame.group_by(col).agg(pl.col("train", "dev", "test", "train_removed").sum()).sort(col).to_dicts()
+    )
+    return {
+        "name": plan.name,
+        "seed": plan.seed,
+        "caps": plan.caps.model_dump(),
+        "datasets": datasets,
+        "by_language": by("language"),
+        "by_task": by("task"),
+        "totals": {s: int(frame[s].sum()) for s in ("train", "dev", "test")},
+        "removed_by_caps": {s: int(frame[f"{s}_removed"].sum()) for s in ("train", "dev", "test")},
+        "pending_labels": sum(len(d["pending_labels"]) for d in datasets),
+    }

@@ -1,0 +1,175 @@
+"""Label unification on the real datasets: proposals, review commands, audit log, the snapshot gate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from clihelp import run_cli
+
+from lensforge.catalog.events import list_events
+from lensforge.curate.labels import native_table, propose
+from lensforge.curate.mappings import effective_mapping, review
+from lensforge.errors import LensforgeError
+
+
+def test_ct22_zero_one_become_checkworthiness_names(real_ws_copy):
+    for ref in ("ar/CT22Checkworthiness@2022", "en/CT22Checkworthiness@2022"):
+        rev = review(real_ws_copy, ref)
+        mapping = {m["raw_label"]: m["canonical"] for m in rev["mappings"]}
+        assert mapping == {"0": "not-checkworthy", "1": "checkworthy"}
+        reasons = {m["raw_label"]: m["reason"] for m in rev["mappings"]}
+        assert "registry decoding '1' -> 'check-worthy'" in reasons["1"]
+        assert all(m["status"] == "proposed" and m["author"] == "auto" for m in rev["mappings"])
+        assert set(rev["after"]) == {"checkworthy", "not-checkworthy"}
+        assert sum(rev["after"].values()) == sum(rev["before"].values())
+
+
+def test_arsarcasm_v1_and_v2_spellings_unify(real_ws_copy):
+    v1 = review(real_ws_copy, "ArSarcasm@v1")
+    v2 = review(real_ws_copy, "ArSarcasm-v2")
+    m1 = {m["raw_label"]: m["canonical"] for m in v1["mappings"]}
+    m2 = {m["raw_label"]: m["canonical"] for m in v2["mappings"]}
+    assert m1 == {"True": "sarcastic", "False": "not-sarcastic"}
+    assert m2 == {"TRUE": "sarcastic", "FALSE": "not-sarcastic"}
+    assert set(v1["after"]) == set(v2["after"]) == {"sarcastic", "not-sarcastic"}
+    # The impact preview counts every kept row per source label and split.
+    per = {r["raw_label"]: r for r in v2["per_label"]}
+    assert per["TRUE"]["rows"] == v2["after"]["sarcastic"]
+    assert per["TRUE"]["train"] + per["TRUE"]["dev"] + per["TRUE"]["test"] == per["TRUE"]["rows"]
+
+
+def test_native_arabic_and_hindi_labels_map_to_english():
+    table = native_table()
+    ar = propose("جدير بالتحقق", task="Checkworthiness Detection", decoding={}, native=table)
+    assert ar.canonical == "checkworthy" and "native (ar)" in ar.reason
+    hi = propose("नफरत", task="Hate Speech Detection", decoding={}, native=table)
+    assert hi.canonical == "hate-speech" and "native (hi)" in hi.reason
+    hi2 = propose("फर्जी", task="Factuality Detection", decoding={}, native=table)
+    assert hi2.canonical == "false"
+
+
+def test_workspace_file_extends_the_native_table(tmp_path):
+    extra = tmp_path / "native_labels.yaml"
+    extra.write_text("ar:\n  ساخرة: sarcastic\n", encoding="utf-8")
+    table = native_table(extra)
+    assert propose("ساخرة", task="Sarcasm Detection", decoding={}, native=table).canonical == "sarcastic"
+    assert propose("ساخرة", task="Sarcasm Detection", decoding={}, native=native_table()).canonical == "ساخرة"
+
+
+def test_multilabel_atoms_and_other_real_sets(real_ws_copy):
+    hostility = review(real_ws_copy, "hi/Hindi-Hostility-Detection-CONSTRAINT-2021")
+    raws = {m["raw_label"] for m in hostility["mappings"]}
+    assert raws == {"defamation", "fake", "hate", "offensive", "non-hostile"}  # atoms, not combinations
+    hasoc = {m["raw_label"]: m["canonical"] for m in review(real_ws_copy, "HASOC2019")["mappings"]}
+    assert hasoc == {"HOF": "offensive", "NOT": "not-offensive"}
+    davidson = {m["raw_label"]: m["canonical"] for m in review(real_ws_copy, "DavidsonHateOffensive")["mappings"]}
+    assert davidson == {"0": "hate-speech", "1": "offensive-speech", "2": "neither"}
+
+
+def test_review_commands_write_the_audit_log(real_ws_copy, capsys):
+    ws = real_ws_copy
+    root = str(ws.root)
+    res = run_cli(capsys, "-w", root, "labels", "review", "ArSarcasm@v1", "--json")
+    assert res.code == 0 and res.json()["pending"] == 2
+    before = list_events(ws, subject="ar/ArSarcasm@v1", limit=100).height
+    res = run_cli(capsys, "-w", root, "--user", "amal", "labels", "approve", "ArSarcasm@v1", "True")
+    assert res.code == 0, res.err
+    res = run_cli(
+        capsys,
+        "-w",
+        root,
+        "--user",
+        "amal",
+        "labels",
+        "set",
+        "ArSarcasm@v1",
+        "False",
+        "not-sarcastic",
+        "--reason",
+        "checked 20 rows",
+    )
+    assert res.code == 0, res.err
+    events = list_events(ws, subject="ar/ArSarcasm@v1", limit=100)
+    assert events.height == before + 2
+    assert events["kind"].to_list()[:2] == ["labels.set", "labels.approve"]
+    assert events["actor"].to_list()[:2] == ["amal", "amal"]
+    payload = json.loads(events["payload"][0])
+    assert payload["changes"][0]["to"] == {"canonical": "not-sarcastic", "status": "approved"}
+    rev = review(ws, "ArSarcasm@v1")
+    assert rev["pending"] == 0
+    assert {m["raw_label"]: m["author"] for m in rev["mappings"]} == {"True": "amal", "False": "amal"}
+    log = run_cli(capsys, "-w", root, "labels", "log", "ArSarcasm@v1", "--json").json()
+    assert [e["kind"] for e in log][:2] == ["labels.set", "labels.approve"]
+
+
+def test_bad_review_input_changes_nothing(real_ws_copy, capsys):
+    root = str(real_ws_copy.root)
+    run_cli(capsys, "-w", root, "labels", "review", "HASOC2019")
+    before = list_events(real_ws_copy, limit=1000).height
+    bad = [
+        (["labels", "set", "HASOC2019", "HOF", "nasty", "--reason", "r"], "not in the canonical label set"),
+        (["labels", "approve", "HASOC2019", "MAYBE"], "no source label 'MAYBE'"),
+        (["labels", "approve", "HASOC2019"], "--all-auto"),
+        (["labels", "approve", "HASOC2019", "--all-auto"], "needs a --reason"),
+        (["labels", "reject", "HASOC2019", "HOF"], "needs a --reason"),
+        (["labels", "review", "NoSuchSet"], "no dataset named"),
+    ]
+    for args, message in bad:
+        res = run_cli(capsys, "-w", root, *args)
+        assert res.code == 1, args
+        assert message in res.err, (args, res.err)
+    assert list_events(real_ws_copy, limit=1000).height == before
+    # --new-label extends the task's set and is recorded.
+    res = run_cli(
+        capsys,
+        "-w",
+        root,
+        "labels",
+        "set",
+        "HASOC2019",
+        "HOF",
+        "hostile",
+        "--reason",
+        "HASOC merges hate and offence",
+        "--new-label",
+    )
+    assert res.code == 0, res.err
+    assert {m["raw_label"]: m["canonical"] for m in review(real_ws_copy, "HASOC2019")["mappings"]}["HOF"] == "hostile"
+
+
+def test_the_gate_refuses_unreviewed_mappings_unless_allowed(real_ws_copy):
+    with pytest.raises(LensforgeError, match="not reviewed"):
+        effective_mapping(real_ws_copy, "ar/CT25Subjectivity@2025", allow_proposed=False)
+    eff = effective_mapping(real_ws_copy, "ar/CT25Subjectivity@2025", allow_proposed=True, actor="t", used_by="test")
+    assert sorted(eff.proposed_used) == ["OBJ", "SUBJ"]
+    assert list_events(real_ws_copy, kind="labels.allow_proposed").height == 1
+    # Rejecting a label leaves its rows out and changes the mapping version.
+    from lensforge.curate.mappings import approve, reject
+
+    approve(real_ws_copy, "ar/CT25Subjectivity@2025", ["OBJ"], actor="t")
+    reject(real_ws_copy, "ar/CT25Subjectivity@2025", "SUBJ", actor="t", reason="test")
+    final = effective_mapping(real_ws_copy, "ar/CT25Subjectivity@2025")
+    assert final.mapping == {"OBJ": "objective", "SUBJ": None}
+    assert final.mapping_version_id != eff.mapping_version_id
+    rev = review(real_ws_copy, "ar/CT25Subjectivity@2025")
+    assert [u["raw_label"] for u in rev["unmapped"]] == ["SUBJ"]
+
+
+def test_a_new_version_carries_over_decisions(ws, capsys, tmp_path):
+    from test_ingest_inputs import TWEETS, _entry, _ingest, _tsv, _write
+
+    src = tmp_path / "src"
+    _write(src, "carry", "train.tsv", _tsv(TWEETS * 4))
+    entry = _entry("Carry", "tsv", [{"split": "train", "path": "train.tsv"}], quoting=False)
+    entry["task"] = "Claim Detection"
+    _ingest(ws, src, entry)
+    from lensforge.curate.mappings import approve, set_label
+
+    approve(ws, "Carry", ["yes"], actor="amal")
+    set_label(ws, "Carry", "no", "not-claim", actor="amal", reason="checked")
+    _write(src, "carry", "train.tsv", _tsv(TWEETS * 4 + [("Officials confirm the bridge reopens next week", "yes")]))
+    _ingest(ws, src, entry)
+    rev = review(ws, "Carry")
+    assert rev["pending"] == 0
+    assert all(m["reason"].startswith("carried over from") for m in rev["mappings"])
