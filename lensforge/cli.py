@@ -543,6 +543,284 @@ def curate_plan(
         console.print(f"[yellow]{summary['pending_labels']} label mapping(s) still pending review[/yellow]")
 
 
+# ----------------------------------------------------------------------------- instructions, snapshots, publish
+
+instruct_app = typer.Typer(
+    help="Instruction factory: generate, review, edit, disable; the cost ledger.", no_args_is_help=True
+)
+snapshot_app = typer.Typer(
+    help="Immutable snapshots built from a mixture: build, list, show, diff.", no_args_is_help=True
+)
+app.add_typer(instruct_app, name="instruct")
+app.add_typer(snapshot_app, name="snapshot")
+
+
+@instruct_app.command("generate")
+def instruct_generate(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Datasets (default with --all: every ingested one).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every dataset with an ingested version.")] = False,
+    n: Annotated[int, typer.Option("--n", help="Instructions per dataset and language.")] = 20,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--provider", help="openai, anthropic, offline (repeatable; default: those with a key, else offline)."
+        ),
+    ] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="PROVIDER=MODEL, e.g. openai=gpt-4o-mini.")] = None,
+    languages: Annotated[str, typer.Option("--languages", help="en, native or both.")] = "both",
+    batch: Annotated[bool, typer.Option("--batch", help="Send through the providers' batch APIs (resumable).")] = False,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate N validated instructions per dataset (English and native language)."""
+    from lensforge.instruct.api import generate_many
+
+    models = {}
+    for item in model or []:
+        name, sep, value = item.partition("=")
+        if not sep or not value:
+            raise LensforgeError(f"--model expects PROVIDER=MODEL, got {item!r}")
+        models[name] = value
+    result = generate_many(
+        _ws(),
+        names or [],
+        all_=all_,
+        n=n,
+        provider_names=provider,
+        models=models,
+        languages=languages,
+        batch=batch,
+        concurrency=concurrency,
+        actor=_actor(),
+        console=None if as_json else console,
+    )
+    if as_json:
+        _print_json(result)
+
+
+@instruct_app.command("list")
+def instruct_list(
+    ref: Annotated[str | None, typer.Argument(help="Dataset NAME[@VERSION].")] = None,
+    language: Annotated[str | None, typer.Option(help="Instruction language.")] = None,
+    status: Annotated[str | None, typer.Option(help="active or disabled.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Instructions, by dataset and language."""
+    from lensforge.instruct.store import list_instructions
+
+    df = list_instructions(_ws(), ref, language=language, status=status)
+    if as_json:
+        _print_json(df.with_columns(pl.col("created_at").cast(pl.String)).to_dicts())
+    else:
+        _print_frame(
+            df.select("instruction_id", "dataset_id", "language", "position", "status", "provider", "text"),
+            title=f"{df.height} instructions",
+            max_width=90,
+        )
+
+
+@instruct_app.command("show")
+def instruct_show(iid: Annotated[str, typer.Argument(help="Instruction id.")], as_json: JsonOpt = False) -> None:
+    """One instruction with its edit history."""
+    from lensforge.instruct.store import show_instruction
+
+    info = show_instruction(_ws(), iid)
+    if as_json:
+        _print_json(info)
+        return
+    for key, value in info.items():
+        if key != "history":
+            console.print(f"[bold]{key}[/bold]: {value}")
+    for h in info["history"]:
+        console.print(f"  {h['ts']} {h['actor']} {h['kind']} {h['payload']}")
+
+
+@instruct_app.command("edit")
+def instruct_edit(
+    iid: Annotated[str, typer.Argument(help="Instruction id.")],
+    text: Annotated[str, typer.Option("--text", help="The new text.")],
+    reason: ReasonOpt = None,
+) -> None:
+    """Edit an instruction's text (the old text stays in the audit log)."""
+    from lensforge.instruct.store import edit_instruction
+
+    res = edit_instruction(_ws(), iid, text, actor=_actor(), reason=reason or "")
+    console.print(f"{res['instruction_id']} edited")
+
+
+@instruct_app.command("disable")
+def instruct_disable(iid: Annotated[str, typer.Argument(help="Instruction id.")], reason: ReasonOpt = None) -> None:
+    """Disable an instruction: snapshots stop using it."""
+    from lensforge.instruct.store import set_status
+
+    set_status(_ws(), iid, "disabled", actor=_actor(), reason=reason or "")
+    console.print(f"{iid} disabled")
+
+
+@instruct_app.command("enable")
+def instruct_enable(iid: Annotated[str, typer.Argument(help="Instruction id.")], reason: ReasonOpt = None) -> None:
+    """Re-enable a disabled instruction."""
+    from lensforge.instruct.store import set_status
+
+    set_status(_ws(), iid, "active", actor=_actor(), reason=reason or "")
+    console.print(f"{iid} enabled")
+
+
+@instruct_app.command("rejects")
+def instruct_rejects(
+    ref: Annotated[str | None, typer.Argument(help="Dataset.")] = None, as_json: JsonOpt = False
+) -> None:
+    """Candidate instructions that failed validation, with the reason."""
+    from lensforge.instruct.store import rejects
+
+    df = rejects(_ws(), ref)
+    if as_json:
+        _print_json(df.with_columns(pl.col("created_at").cast(pl.String)).to_dicts())
+    else:
+        _print_frame(
+            df.select("dataset_id", "language", "provider", "reason", "text"),
+            title=f"{df.height} rejected",
+            max_width=80,
+        )
+
+
+@instruct_app.command("cost")
+def instruct_cost(as_json: JsonOpt = False) -> None:
+    """The cost ledger: tokens and USD per provider, model and dataset."""
+    from lensforge.instruct.ledger import cost_summary
+
+    df = cost_summary(_ws())
+    _print_json(df.to_dicts()) if as_json else _print_frame(df, title="cost ledger")
+
+
+@snapshot_app.command("build")
+def snapshot_build(
+    mixture: Annotated[Path, typer.Argument(help="Mixture TOML file.")],
+    order: Annotated[str, typer.Option(help="alphabetical, language, task or random.")] = "language",
+    instructions: Annotated[str, typer.Option(help="en, native or both.")] = "en",
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the mixture's).")] = None,
+    allow_proposed: Annotated[
+        bool, typer.Option("--allow-proposed", help="Use unreviewed label mappings (recorded).")
+    ] = False,
+    allow_invalid: Annotated[
+        str | None, typer.Option("--allow-invalid", help="REASON to use versions that failed validation.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build an immutable snapshot (Parquet per split, dataset card, manifest)."""
+    from lensforge.instruct.snapshot import build_snapshot
+
+    res = build_snapshot(
+        _ws(),
+        mixture,
+        order=order,
+        instructions=instructions,
+        seed=seed,
+        allow_proposed=allow_proposed,
+        allow_invalid=allow_invalid,
+        actor=_actor(),
+    )
+    if as_json:
+        _print_json(res)
+    else:
+        verb = "built" if res["status"] == "new" else "already built (unchanged)"
+        console.print(f"snapshot {res['snapshot_id']} {verb}: {res['rows']} at {res['path']}")
+
+
+@snapshot_app.command("list")
+def snapshot_list(as_json: JsonOpt = False) -> None:
+    """Snapshots, newest first, with where they were published."""
+    from lensforge.instruct.snapshot import list_snapshots
+
+    df = list_snapshots(_ws()).with_columns(pl.col("created_at").cast(pl.String))
+    _print_json(df.to_dicts()) if as_json else _print_frame(df, title="snapshots")
+
+
+@snapshot_app.command("show")
+def snapshot_show(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id.")], as_json: JsonOpt = False) -> None:
+    """A snapshot's manifest and publications."""
+    from lensforge.instruct.snapshot import get_snapshot
+
+    info = get_snapshot(_ws(), snapshot_id)
+    if as_json:
+        _print_json(info)
+        return
+    m = info["manifest"]
+    console.print(f"[bold]{info['snapshot_id']}[/bold] mixture {info['mixture']} rows {m['rows']} at {info['path']}")
+    console.print(
+        f"order {m['inputs']['order']}, instructions {m['inputs']['instructions']}, seed {m['inputs']['seed']}"
+    )
+    _print_frame(
+        pl.DataFrame(
+            [
+                {
+                    "dataset": d["dataset_id"],
+                    "version": d["version_id"],
+                    "mapping": d["mapping_version_id"],
+                    "train": d["rows"]["train"],
+                    "dev": d["rows"]["dev"],
+                    "test": d["rows"]["test"],
+                    "instructions": len(d["instruction_ids"]),
+                }
+                for d in m["inputs"]["datasets"]
+            ]
+        ),
+        title="inputs",
+    )
+    for p in info["publications"]:
+        console.print(f"published to {p['target']} ({p['kind']}) commit {p['commit_sha']} {p['url'] or ''}")
+
+
+@snapshot_app.command("diff")
+def snapshot_diff(
+    a: Annotated[str, typer.Argument(help="Snapshot id.")],
+    b: Annotated[str, typer.Argument(help="Snapshot id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """What differs between two snapshots."""
+    from lensforge.instruct.snapshot import diff_snapshots
+
+    d = diff_snapshots(_ws(), a, b)
+    if as_json:
+        _print_json(d)
+        return
+    console.print(f"only in {a}: {', '.join(d['only_in_a']) or '-'}")
+    console.print(f"only in {b}: {', '.join(d['only_in_b']) or '-'}")
+    for c in d["changed"]:
+        console.print(
+            f"{c['dataset_id']}: " + json.dumps({k: v for k, v in c.items() if k != "dataset_id"}, ensure_ascii=False)
+        )
+    for k, v in d["settings"].items():
+        console.print(f"{k}: {v['a']} -> {v['b']}")
+    console.print(f"rows: {d['rows']['a']} -> {d['rows']['b']}")
+
+
+@app.command()
+def publish(
+    snapshot_id: Annotated[str, typer.Argument(help="Snapshot id.")],
+    repo: Annotated[str | None, typer.Option("--repo", help="Hub dataset repo ORG/NAME.")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
+    tag: Annotated[str | None, typer.Option("--tag", help="Tag the upload commit.")] = None,
+    to_dir: Annotated[
+        Path | None, typer.Option("--to-dir", help="Write the Hub layout to a local folder instead.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish a snapshot to the Hugging Face Hub (token from HF_TOKEN), or export it in Hub layout."""
+    from lensforge.instruct.publish import export_snapshot, publish_to_hub
+
+    ws = _ws()
+    if (repo is None) == (to_dir is None):
+        raise LensforgeError("give --repo ORG/NAME or --to-dir DIR")
+    if to_dir is not None:
+        res = export_snapshot(ws, snapshot_id, to_dir, actor=_actor())
+    else:
+        res = publish_to_hub(ws, snapshot_id, repo, private=private, tag=tag, actor=_actor())
+    _print_json(res) if as_json else console.print(f"published {snapshot_id} -> {res.get('url') or res['target']}")
+
+
 # ----------------------------------------------------------------------------- pipeline
 
 

@@ -78,3 +78,35 @@ def real_ws_copy(real_workspace, tmp_path):
     target = tmp_path / "real_copy"
     shutil.copytree(real_workspace[0].root, target)
     return resolve_workspace(target)
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory):
+    """The demo corpus ingested and its label proposals approved (shared: copy before changing)."""
+    from lensforge.catalog.datasets import list_datasets
+    from lensforge.catalog.setup import init_workspace
+    from lensforge.curate.mappings import approve, review
+    from lensforge.ingest.api import ingest_many, ingest_targets
+    from lensforge.ingest.run import IngestParams
+    from lensforge.workspace import resolve_workspace
+
+    ws = resolve_workspace(tmp_path_factory.mktemp("demo") / "ws")
+    init_workspace(ws, actor="fixture", collections=("llamalens", "demo"))
+    ids = list_datasets(ws, collection="demo")["dataset_id"].to_list()
+    ingest_many(ws, ingest_targets(ws, ids, False), sources=None, params=IngestParams(), actor="fixture")
+    for did in ids:
+        if review(ws, did)["pending"]:
+            approve(ws, did, [], actor="fixture", all_auto=True, reason="test fixture")
+    return ws
+
+
+@pytest.fixture
+def demo_ws(demo_workspace, tmp_path):
+    """A private copy of the curated demo workspace."""
+    import shutil
+
+    from lensforge.workspace import resolve_workspace
+
+    target = tmp_path / "demo_copy"
+    shutil.copytree(demo_workspace.root, target)
+    return resolve_workspace(target)

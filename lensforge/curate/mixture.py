@@ -111,8 +111,11 @@ class CuratedDataset:
     before: dict[str, int] = field(default_factory=dict)
 
 
-def resolve_plan(ws: Workspace, plan: MixturePlan) -> list[PlannedDataset]:
-    """Datasets and versions the plan names; unknown names or versions are errors, nothing is changed."""
+def resolve_plan(ws: Workspace, plan: MixturePlan, *, allow_invalid: str | None = None) -> list[PlannedDataset]:
+    """Datasets and versions the plan names; unknown names or versions are errors, nothing is changed.
+
+    `allow_invalid` (a reason) admits versions that failed validation, for every dataset of the plan.
+    """
     choices: dict[str, tuple[DatasetChoice, bool]] = {}  # dataset -> (choice, named explicitly)
     if plan.select is not None:
         sel = plan.select
@@ -152,6 +155,8 @@ def resolve_plan(ws: Workspace, plan: MixturePlan) -> list[PlannedDataset]:
     planned = []
     for did, entry, version_id, choice in out:
         version = get_version(ws, version_id)
+        if allow_invalid and not choice.allow_invalid and not version["valid"]:
+            choice = choice.model_copy(update={"allow_invalid": allow_invalid})
         if not version["valid"] and not choice.allow_invalid:
             raise LensforgeError(
                 f"{did} version {version_id} failed validation",

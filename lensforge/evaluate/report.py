@@ -1,0 +1,455 @@
+"""Side-by-side reports of evaluations (a base model and its fine-tuned adapter, say) against SOTA.
+
+A report is a folder under `reports/`: `report.md` for reading anywhere, `report.html` with the same
+tables and the charts, `report.json` with the table data for the app, and `charts/` with each chart's
+Vega-Lite spec (plus SVG and PNG when the optional vl-convert package is installed; the HTML then
+embeds the SVG so it works offline, else it renders the specs with vega-embed from a CDN).
+
+Values are fractions in [0, 1], as stored; SOTA values the catalog gives in percent are divided by
+100 so the difference is meaningful. The majority-class baseline is the macro-F1 of always answering
+the most frequent gold label of the test rows, the floor a classifier has to beat.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from lensforge.catalog.db import connect, query_frame
+from lensforge.errors import LensforgeError
+from lensforge.evaluate import metrics
+from lensforge.evaluate.runner import get_eval
+from lensforge.workspace import Workspace, write_text_atomic
+
+VEGA_CDN = (
+    '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>\n'
+    '<script src="https://cdn.jsdelivr.net/npm/vega-lite@5"></script>\n'
+    '<script src="https://cdn.jsdelivr.net/npm/vega-embed@6"></script>'
+)
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }
+th:first-child, td:first-child, td.text { text-align: left; }
+th { background: #f3f3f3; }
+td.up { color: #0a6b2d; } td.down { color: #a3190f; }
+.note { color: #555; font-size: 0.9rem; }
+"""
+
+
+def _vl_convert() -> Any | None:
+    """The vl-convert module when installed (optional: PNG/SVG export and offline HTML charts)."""
+    try:
+        import vl_convert
+    except ImportError:
+        return None
+    return vl_convert
+
+
+def _role(row: dict[str, Any]) -> str:
+    return "fine-tuned" if row.get("adapter") or row.get("run_id") else "base"
+
+
+def _primary_map(ev: dict[str, Any]) -> dict[str, str]:
+    """The primary metric per dataset as the evaluation chose it (the task type's default if unrecorded)."""
+    chosen = dict((ev.get("params") or {}).get("primary_metrics") or {})
+    for item in (ev.get("summary") or {}).get("datasets", []):
+        chosen.setdefault(item["dataset_id"], item.get("primary_metric") or metrics.default_metric(item["task_type"]))
+    return chosen
+
+
+def _finished(ws: Workspace, eval_id: str) -> dict[str, Any]:
+    ev = get_eval(ws, eval_id)
+    if ev["status"] != "finished":
+        raise LensforgeError(f"evaluation {eval_id} is {ev['status']}, not finished", hint=ev.get("error") or None)
+    return ev
+
+
+def _value(ev: dict[str, Any], dataset_id: str, metric: str) -> float | None:
+    for s in ev["scores"]:
+        if s["dataset_id"] == dataset_id and s["metric"] == metric:
+            return s["value"]
+    return None
+
+
+def _dataset_meta(ev: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per dataset (in the evaluation's order, which follows the snapshot): language, task, counts, SOTA."""
+    summary = {item["dataset_id"]: item for item in (ev.get("summary") or {}).get("datasets", [])}
+    scored = {s["dataset_id"]: s for s in ev["scores"]}
+    meta: dict[str, dict[str, Any]] = {}
+    for did in [*(d for d in summary if d in scored), *(d for d in scored if d not in summary)]:
+        s = scored[did]
+        meta[did] = {
+            "language": s["language"],
+            "task": s["task"],
+            "task_type": (summary.get(did) or {}).get("task_type"),
+            "n": s["n"],
+            "unparseable": s["unparseable"],
+            "sota_metric": s["sota_metric"],
+            "sota_value": s["sota_value"],
+            "sota_citation": s["sota_citation"],
+        }
+    return meta
+
+
+def compare(ws: Workspace, eval_a: str, eval_b: str) -> pl.DataFrame:
+    """Per dataset: the primary metric of evaluation a and b, b - a, and the SOTA reference beside them."""
+    a, b = _finished(ws, eval_a), _finished(ws, eval_b)
+    pa, pb = _primary_map(a), _primary_map(b)
+    ma, mb = _dataset_meta(a), _dataset_meta(b)
+    rows = []
+    for did in list(dict.fromkeys([*ma, *mb])):
+        meta = ma.get(did) or mb[did]
+        metric = pa.get(did) or pb.get(did) or "macro_f1"
+        va, vb = _value(a, did, metric), _value(b, did, metric)
+        rows.append(
+            {
+                "dataset_id": did,
+                "language": meta["language"],
+                "task": meta["task"],
+                "metric": metric,
+                "a": va,
+                "b": vb,
+                "delta": None if va is None or vb is None else vb - va,
+                "sota_metric": meta["sota_metric"],
+                "sota_value": metrics.as_fraction(meta["sota_value"]),
+                "unparseable_a": (ma.get(did) or {}).get("unparseable"),
+                "unparseable_b": (mb.get(did) or {}).get("unparseable"),
+                "n": meta["n"],
+            }
+        )
+    schema = {
+        "dataset_id": pl.String,
+        "language": pl.String,
+        "task": pl.String,
+        "metric": pl.String,
+        "a": pl.Float64,
+        "b": pl.Float64,
+        "delta": pl.Float64,
+        "sota_metric": pl.String,
+        "sota_value": pl.Float64,
+        "unparseable_a": pl.Int64,
+        "unparseable_b": pl.Int64,
+        "n": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def _baselines(ws: Workspace, evs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Majority-class macro-F1 per classification dataset, from the gold labels in the predictions."""
+    out: dict[str, float | None] = {}
+    for ev in evs:
+        path = ws.root / ev["path"] / "predictions.parquet"
+        if not path.is_file():
+            continue
+        gold = pl.read_parquet(path, columns=["dataset", "task_type", "gold"])
+        for (did, task_type), part in gold.group_by(["dataset", "task_type"], maintain_order=True):
+            if did in out:
+                continue
+            out[str(did)] = (
+                metrics.majority_baseline(part["gold"].to_list()) if task_type in metrics.CLASSIFICATION_TYPES else None
+            )
+    return out
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _loss(ws: Workspace, run_id: str | None) -> tuple[dict[str, Any] | None, pl.DataFrame]:
+    if not run_id:
+        return None, pl.DataFrame()
+    with connect(ws, read_only=True) as con:
+        run = query_frame(
+            con, "SELECT run_id, base_model, preset, status, final_loss, steps FROM runs WHERE run_id = ?", [run_id]
+        )
+        curve = query_frame(
+            con, "SELECT step, loss FROM run_metrics WHERE run_id = ? AND loss IS NOT NULL ORDER BY step", [run_id]
+        )
+    if run.height == 0:
+        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge train list`")
+    return run.to_dicts()[0], curve
+
+
+def _charts(table: list[dict[str, Any]], columns: list[str], curve: pl.DataFrame) -> dict[str, alt.TopLevelMixin]:
+    bars = [
+        {"dataset": r["dataset_id"], "series": col, "value": r["values"][col]}
+        for r in table
+        for col in columns
+        if r["values"][col] is not None
+    ]
+    sota = [{"dataset": r["dataset_id"], "series": "SOTA", "value": r["sota"]} for r in table if r["sota"] is not None]
+    order = [r["dataset_id"] for r in table]
+    charts: dict[str, alt.TopLevelMixin] = {}
+    if bars:
+        base = (
+            alt.Chart(alt.Data(values=bars))
+            .mark_bar()
+            .encode(
+                x=alt.X("dataset:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30)),
+                xOffset=alt.XOffset("series:N"),
+                y=alt.Y("value:Q", title="primary metric", scale=alt.Scale(domain=[0, 1])),
+                color=alt.Color("series:N", title=None),
+                tooltip=["dataset:N", "series:N", alt.Tooltip("value:Q", format=".3f")],
+            )
+        )
+        layers: list[Any] = [base]
+        if sota:
+            layers.append(
+                alt.Chart(alt.Data(values=sota))
+                .mark_tick(color="black", thickness=2, size=28)
+                .encode(
+                    x=alt.X("dataset:N", sort=order),
+                    y="value:Q",
+                    tooltip=["dataset:N", alt.Tooltip("value:Q", format=".3f")],
+                )
+            )
+        charts["scores"] = alt.layer(*layers).properties(
+            title="Primary metric per dataset (ticks: SOTA)", width=max(300, 70 * len(table)), height=260
+        )
+    if curve.height:
+        charts["loss"] = (
+            alt.Chart(alt.Data(values=curve.to_dicts()))
+            .mark_line(point=curve.height < 60)
+            .encode(x=alt.X("step:Q"), y=alt.Y("loss:Q"), tooltip=["step:Q", alt.Tooltip("loss:Q", format=".4f")])
+            .properties(title="Training loss", width=500, height=240)
+        )
+    return charts
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    out += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows]
+    return out
+
+
+def _html_table(header: list[str], rows: list[list[str]], classes: list[list[str]] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for i, r in enumerate(rows):
+        cells = []
+        for j, c in enumerate(r):
+            cls = classes[i][j] if classes else ""
+            cells.append(f'<td class="{cls}">{html.escape(c)}</td>' if cls else f"<td>{html.escape(c)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_report(
+    ws: Workspace,
+    *,
+    evals: list[str],
+    run_id: str | None = None,
+    out_dir: Path | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Write the Markdown/HTML report of finished evaluations (first = reference, e.g. base; last = candidate).
+
+    Returns the paths written. `run_id` (default: the one run the evaluations share, if any) adds the
+    training-loss chart.
+    """
+    if not evals:
+        raise LensforgeError("a report needs at least one evaluation")
+    evs = [_finished(ws, e) for e in dict.fromkeys(evals)]
+    if run_id is None:
+        runs = {ev["run_id"] for ev in evs if ev.get("run_id")}
+        run_id = runs.pop() if len(runs) == 1 else None
+    run, curve = _loss(ws, run_id)
+    roles = [_role(ev) for ev in evs]
+    columns = [f"{r} ({ev['eval_id']})" if roles.count(r) > 1 else r for r, ev in zip(roles, evs, strict=True)]
+    primaries = [_primary_map(ev) for ev in evs]
+    metas = [_dataset_meta(ev) for ev in evs]
+    baselines = _baselines(ws, evs)
+    dataset_ids = list(dict.fromkeys(did for m in metas for did in m))
+
+    table: list[dict[str, Any]] = []
+    for did in dataset_ids:
+        meta = next(m[did] for m in metas if did in m)
+        metric = next((p[did] for p in primaries if did in p), "macro_f1")
+        values = {col: _value(ev, did, metric) for col, ev in zip(columns, evs, strict=True)}
+        unparseable = {
+            col: (m[did]["unparseable"] / m[did]["n"] if did in m and m[did]["n"] else None)
+            for col, m in zip(columns, metas, strict=True)
+        }
+        first, last = values[columns[0]], values[columns[-1]]
+        sota = metrics.as_fraction(meta["sota_value"])
+        table.append(
+            {
+                "dataset_id": did,
+                "language": meta["language"],
+                "task": meta["task"],
+                "task_type": meta.get("task_type"),
+                "metric": metric,
+                "n": meta["n"],
+                "values": values,
+                "unparseable_rate": unparseable,
+                "majority_baseline": baselines.get(did),
+                "delta": None if len(evs) < 2 or first is None or last is None else last - first,
+                "sota_metric": meta["sota_metric"],
+                "sota": sota,
+                "vs_sota": None if sota is None or last is None else last - sota,
+                "sota_citation": meta["sota_citation"],
+            }
+        )
+
+    by_language: list[dict[str, Any]] = []
+    for lang in sorted({r["language"] for r in table}):
+        rows = [r for r in table if r["language"] == lang]
+        entry: dict[str, Any] = {"language": lang, "datasets": len(rows), "mean": {}, "unparseable_rate": {}}
+        for col, m in zip(columns, metas, strict=True):
+            vals = [r["values"][col] for r in rows if r["values"][col] is not None]
+            entry["mean"][col] = sum(vals) / len(vals) if vals else None
+            n = sum(m[r["dataset_id"]]["n"] for r in rows if r["dataset_id"] in m)
+            bad = sum(m[r["dataset_id"]]["unparseable"] for r in rows if r["dataset_id"] in m)
+            entry["unparseable_rate"][col] = bad / n if n else None
+        by_language.append(entry)
+
+    target = Path(out_dir) if out_dir else ws.reports_dir / (name or "-vs-".join(ev["eval_id"] for ev in evs))
+    (target / "charts").mkdir(parents=True, exist_ok=True)
+    charts = _charts(table, columns, curve)
+    vlc = _vl_convert()
+    chart_files: dict[str, dict[str, str]] = {}
+    svgs: dict[str, str] = {}
+    for key, chart in charts.items():
+        spec = chart.to_dict()
+        files = {"spec": str(target / "charts" / f"{key}.vl.json")}
+        write_text_atomic(Path(files["spec"]), json.dumps(spec, indent=1))
+        if vlc is not None:
+            svgs[key] = vlc.vegalite_to_svg(vl_spec=spec)
+            files["svg"] = str(target / "charts" / f"{key}.svg")
+            write_text_atomic(Path(files["svg"]), svgs[key])
+            files["png"] = str(target / "charts" / f"{key}.png")
+            Path(files["png"]).write_bytes(vlc.vegalite_to_png(vl_spec=spec, scale=2))
+        chart_files[key] = files
+
+    # The tables, shared by both renderings.
+    main_header = ["dataset", "lang", "metric", "n", *columns]
+    if len(evs) > 1:
+        main_header.append(f"Δ {columns[-1]} − {columns[0]}")
+    main_header += ["majority baseline", "SOTA", "SOTA metric", f"Δ {columns[-1]} − SOTA"]
+    main_rows, main_classes = [], []
+    for r in table:
+        row = [r["dataset_id"], r["language"], r["metric"], str(r["n"]), *(_fmt(r["values"][c]) for c in columns)]
+        cls = ["text", "text", "text", "", *([""] * len(columns))]
+        if len(evs) > 1:
+            row.append(_fmt(r["delta"], signed=True))
+            cls.append("" if r["delta"] is None else ("up" if r["delta"] > 0 else "down" if r["delta"] < 0 else ""))
+        row += [_fmt(r["majority_baseline"]), _fmt(r["sota"]), r["sota_metric"] or "–", _fmt(r["vs_sota"], True)]
+        cls += ["", "", "text", ""]
+        main_rows.append(row)
+        main_classes.append(cls)
+    up_header = ["dataset", *columns]
+    up_rows = [[r["dataset_id"], *(_pct(r["unparseable_rate"][c]) for c in columns)] for r in table]
+    lang_header = ["language", "datasets", *(f"mean {c}" for c in columns), *(f"unparseable {c}" for c in columns)]
+    lang_rows = [
+        [
+            e["language"],
+            str(e["datasets"]),
+            *(_fmt(e["mean"][c]) for c in columns),
+            *(_pct(e["unparseable_rate"][c]) for c in columns),
+        ]
+        for e in by_language
+    ]
+    eval_header = ["column", "eval", "model", "adapter", "snapshot", "backend", "finished"]
+    eval_rows = [
+        [
+            c,
+            ev["eval_id"],
+            ev["model"],
+            ev.get("adapter") or "–",
+            ev["snapshot_id"],
+            ev["backend"],
+            ev["finished_at"][:19],
+        ]
+        for c, ev in zip(columns, evs, strict=True)
+    ]
+    title = f"Evaluation report: {' vs '.join(columns)}"
+    note = (
+        "Values are fractions in [0, 1]. Each dataset is scored on its primary metric: the catalog's SOTA metric "
+        "when it is one we compute, else macro-F1 (classification), micro-F1 (multi-label) or ROUGE-2 "
+        "(summaries). Unparseable answers count as wrong. SOTA values given in percent are divided by 100. "
+        "The majority baseline is the macro-F1 of always answering the most frequent test label."
+    )
+
+    md = [f"# {title}", "", f"_Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}._", "", note, ""]
+    md += ["## Evaluations", "", *_md_table(eval_header, eval_rows), ""]
+    md += ["## Scores per dataset", "", *_md_table(main_header, main_rows), ""]
+    md += ["## Unparseable answers", "", *_md_table(up_header, up_rows), ""]
+    md += ["## Per language", "", *_md_table(lang_header, lang_rows), ""]
+    if "scores" in chart_files:
+        md += ["## Charts", ""]
+        for key, files in chart_files.items():
+            rel = Path(files.get("png") or files["spec"]).relative_to(target)
+            md += [f"![{key}]({rel.as_posix()})" if "png" in files else f"- {key}: `{rel.as_posix()}` (Vega-Lite)"]
+        md += [""]
+    if run is not None:
+        md += ["## Training run", ""]
+        md += [
+            f"Run `{run['run_id']}`: base `{run['base_model']}`, preset `{run['preset']}`, status {run['status']}, "
+            f"steps {run['steps']}, final loss {_fmt(run['final_loss'])}."
+            + ("" if curve.height else " No loss values were recorded."),
+            "",
+        ]
+    cites = [(r["dataset_id"], r["sota_citation"]) for r in table if r["sota_citation"]]
+    if cites:
+        md += ["## SOTA references", "", *(f"- **{_md_cell(d)}**: {_md_cell(c)}" for d, c in cites), ""]
+
+    def chart_html(key: str) -> str:
+        if key in svgs:
+            return f'<figure id="chart-{key}">{svgs[key]}</figure>'
+        spec = json.dumps(charts[key].to_dict()).replace("</", "<\\/")
+        return f'<div id="chart-{key}"></div><script>vegaEmbed("#chart-{key}", {spec});</script>'
+
+    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="note">{html.escape(note)}</p>']
+    body += ["<h2>Evaluations</h2>", _html_table(eval_header, eval_rows)]
+    body += ["<h2>Scores per dataset</h2>", _html_table(main_header, main_rows, main_classes)]
+    body += ["<h2>Unparseable answers</h2>", _html_table(up_header, up_rows)]
+    body += ["<h2>Per language</h2>", _html_table(lang_header, lang_rows)]
+    if charts:
+        body += ["<h2>Charts</h2>", *(chart_html(k) for k in charts)]
+    if run is not None:
+        body += [
+            "<h2>Training run</h2>",
+            f"<p>Run <code>{html.escape(run['run_id'])}</code>: base <code>{html.escape(str(run['base_model']))}</code>"
+            f", preset <code>{html.escape(str(run['preset']))}</code>, status {html.escape(str(run['status']))}, "
+            f"final loss {_fmt(run['final_loss'])}."
+            + ("" if curve.height else " No loss values were recorded.")
+            + "</p>",
+        ]
+    if cites:
+        items = "".join(f"<li><b>{html.escape(d)}</b>: {html.escape(str(c))}</li>" for d, c in cites)
+        body += ["<h2>SOTA references</h2>", f"<ul>{items}</ul>"]
+    scripts = VEGA_CDN if charts and not svgs else ""
+    page = (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
+        f"<style>{_CSS}</style>\n{scripts}</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+    paths = {
+        "dir": str(target),
+        "markdown": str(target / "report.md"),
+        "html": str(target / "report.html"),
+        "data": str(target / "report.json"),
+        "charts": chart_files,
+    }
+    write_text_atomic(Path(paths["markdown"]), "\n".join(md))
+    write_text_atomic(Path(paths["html"]), page)
+    data = {"evals": [ev["eval_id"] for ev in evs], "columns": columns, "datasets": table, "by_language": by_language}
+    write_text_atomic(Path(paths["data"]), json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    return paths

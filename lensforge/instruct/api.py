@@ -1,0 +1,95 @@
+"""The instruct stage's public functions for the CLI, the app and the pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lensforge.catalog.datasets import resolve
+from lensforge.catalog.db import connect
+from lensforge.errors import LensforgeError
+from lensforge.instruct.generate import DEFAULT_N, generate_for, make_providers
+from lensforge.workspace import Workspace
+
+
+def generation_targets(ws: Workspace, names: list[str], all_: bool) -> list[str]:
+    """Named datasets, or with `all_` every dataset that has a current ingested version."""
+    if all_ and names:
+        raise LensforgeError("give dataset names or --all, not both")
+    with connect(ws, read_only=True) as con:
+        if all_:
+            rows = con.execute(
+                "SELECT DISTINCT dataset_id FROM ingested_versions WHERE is_current ORDER BY dataset_id"
+            ).fetchall()
+            if not rows:
+                raise LensforgeError("no dataset has been ingested yet", hint="run `lensforge ingest` first")
+            return [r[0] for r in rows]
+        if not names:
+            raise LensforgeError("name the datasets, or pass --all")
+        return [resolve(con, n) for n in names]
+
+
+def generate_many(
+    ws: Workspace,
+    names: list[str],
+    *,
+    all_: bool = False,
+    n: int = DEFAULT_N,
+    provider_names: list[str] | None = None,
+    models: dict[str, str] | None = None,
+    languages: str = "both",
+    batch: bool = False,
+    concurrency: int = 4,
+    actor: str = "auto",
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Instructions for many datasets with a progress bar; one dataset's failure stops with its name."""
+    targets = generation_targets(ws, names, all_)
+    providers = make_providers(provider_names, models)
+    if batch:
+        from lensforge.instruct.prefetch import prefetch_with_batches
+
+        prefetch_with_batches(ws, targets, providers=providers, n=n, languages=languages, console=console)
+    outcomes = []
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=console is None,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("instructions", total=len(targets))
+        for did in targets:
+            progress.update(task, description=f"instructions: {did}")
+            outcomes += [
+                o.as_dict()
+                for o in generate_for(ws, did, providers=providers, n=n, languages=languages, concurrency=concurrency)
+            ]
+            progress.advance(task)
+    if console is not None:
+        table = Table(title=f"instructions ({', '.join(p.name + ':' + p.model for p in providers)})")
+        for col in ("dataset", "lang", "status", "accepted", "rejected", "sent", "cached"):
+            table.add_column(col)
+        for o in outcomes:
+            table.add_row(
+                o["dataset_id"],
+                o["language"],
+                o["status"],
+                str(o["accepted"]),
+                str(o["rejected"]),
+                str(o["requests_sent"]),
+                str(o["cache_hits"]),
+            )
+        console.print(table)
+    return {
+        "providers": [{"name": p.name, "model": p.model} for p in providers],
+        "outcomes": outcomes,
+        "requests_sent": sum(o["requests_sent"] for o in outcomes),
+        "cache_hits": sum(o["cache_hits"] for o in outcomes),
+    }

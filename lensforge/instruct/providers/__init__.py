@@ -1,0 +1,1 @@
+"""LLM providers behind one interface: OpenAI, Anthropic, and an offline one that needs no key."""

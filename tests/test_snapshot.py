@@ -1,0 +1,152 @@
+"""Snapshots: chat rows, instruction assignment, orders, determinism, gates, card, export, diff."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import datasets
+import polars as pl
+import pytest
+from clihelp import run_cli
+
+from lensforge.catalog.events import list_events
+from lensforge.errors import LensforgeError
+from lensforge.instruct.generate import generate_for, make_providers
+from lensforge.instruct.snapshot import build_snapshot, diff_snapshots, get_snapshot
+from lensforge.instruct.store import list_instructions, set_status
+from lensforge.pipeline import demo_mixture_path
+
+
+@pytest.fixture
+def ready(demo_ws):
+    """The demo workspace with offline instructions for every dataset (en + native)."""
+    from lensforge.catalog.datasets import list_datasets
+
+    for did in list_datasets(demo_ws, collection="demo")["dataset_id"].to_list():
+        generate_for(demo_ws, did, providers=make_providers(["offline"]), languages="both")
+    return demo_ws
+
+
+def _files(path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*.parquet"))}
+
+
+def test_build_rows_instructions_and_determinism(ready, tmp_path):
+    res = build_snapshot(ready, demo_mixture_path(), order="language", instructions="en", actor="t")
+    assert res["status"] == "new"
+    folder = ready.root / get_snapshot(ready, res["snapshot_id"])["path"]
+    train = pl.read_parquet(folder / "data" / "train.parquet")
+    test = pl.read_parquet(folder / "data" / "test.parquet")
+    assert train.columns == [
+        "id",
+        "dataset",
+        "language",
+        "task",
+        "split",
+        "instruction_id",
+        "instruction",
+        "input",
+        "output",
+        "messages",
+    ]
+    # messages: system, user = instruction + input, assistant = "Label: <output>".
+    row = train.row(0, named=True)
+    assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+    assert row["messages"][1]["content"] == f"{row['instruction']}\nInput: {row['input']}"
+    assert row["messages"][2]["content"] in (f"Label: {row['output']}", f"Summary: {row['output']}")
+    # Test rows use each dataset's first English instruction; train rows draw from the whole active set.
+    ins = list_instructions(ready, language="en")
+    first = {d: g.sort("position")["instruction_id"][0] for (d,), g in ins.group_by("dataset_id")}
+    for (did,), group in test.group_by("dataset"):
+        assert group["instruction_id"].unique().to_list() == [first[did]]
+    assert train.group_by("dataset").agg(pl.col("instruction_id").n_unique())["instruction_id"].min() > 5
+    # Canonical labels, pair inputs and summaries.
+    sarcasm = set(train.filter(pl.col("dataset") == "ar/DemoSarcasm@1")["output"])
+    assert sarcasm == {"sarcastic", "not-sarcastic"}
+    stance = train.filter(pl.col("dataset") == "ar/DemoStance@1")
+    assert stance["input"].str.contains("\nSecond text: ").all()
+    summaries = train.filter(pl.col("dataset") == "en/DemoNewsSummaries@1")
+    assert summaries["messages"].list.get(2).struct.field("content").str.starts_with("Summary: ").all()
+    # By-language order: languages in order, no dataset block structure inside a language.
+    langs = train["language"].to_list()
+    assert langs == sorted(langs)
+    # Same inputs: same id and the same bytes.
+    again = build_snapshot(ready, demo_mixture_path(), order="language", instructions="en", actor="t")
+    assert again["snapshot_id"] == res["snapshot_id"] and again["status"] == "unchanged"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (
+        manifest["outputs"]["data/train.parquet"]
+        == hashlib.sha256((folder / "data/train.parquet").read_bytes()).hexdigest()
+    )
+    assert {d["dataset_id"] for d in manifest["inputs"]["datasets"]} == set(train["dataset"].unique())
+    assert all(d["mapping_version_id"].startswith("m") for d in manifest["inputs"]["datasets"])
+
+
+def test_orders_and_instruction_modes_change_the_snapshot(ready):
+    alpha = build_snapshot(ready, demo_mixture_path(), order="alphabetical", instructions="en", actor="t")
+    rand = build_snapshot(ready, demo_mixture_path(), order="random", instructions="en", actor="t")
+    native = build_snapshot(ready, demo_mixture_path(), order="alphabetical", instructions="native", actor="t")
+    assert len({alpha["snapshot_id"], rand["snapshot_id"], native["snapshot_id"]}) == 3
+    folder = ready.root / get_snapshot(ready, alpha["snapshot_id"])["path"]
+    train = pl.read_parquet(folder / "data" / "train.parquet")
+    keys = list(zip(train["language"], train["dataset"], train["id"], strict=True))
+    assert keys == sorted(keys)  # alphabetical: no shuffle
+    nat = pl.read_parquet(ready.root / get_snapshot(ready, native["snapshot_id"])["path"] / "data" / "test.parquet")
+    arabic = nat.filter(pl.col("dataset") == "ar/DemoSarcasm@1")["instruction"][0]
+    assert any("\u0600" <= ch <= "\u06ff" for ch in arabic)
+    d = diff_snapshots(ready, alpha["snapshot_id"], native["snapshot_id"])
+    assert d["settings"]["instructions"] == {"a": "en", "b": "native"}
+    assert any("instructions" in c for c in d["changed"])
+    with pytest.raises(LensforgeError, match="unknown order"):
+        build_snapshot(ready, demo_mixture_path(), order="shuffled", actor="t")
+
+
+def test_export_loads_with_datasets(ready, capsys, tmp_path):
+    res = build_snapshot(ready, demo_mixture_path(), actor="t")
+    out = tmp_path / "export"
+    cli = run_cli(capsys, "-w", str(ready.root), "publish", res["snapshot_id"], "--to-dir", str(out), "--json")
+    assert cli.code == 0, cli.err
+    loaded = datasets.load_dataset(str(out))
+    assert set(loaded.keys()) == {"train", "dev", "test"}
+    assert loaded["train"].num_rows == res["rows"]["train"] and loaded["test"].num_rows == res["rows"]["test"]
+    assert loaded["train"].features["messages"].feature["role"].dtype == "string"
+    assert loaded["train"][0]["messages"][2]["role"] == "assistant"
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "CC0-1.0" in card and "DemoSarcasm" in card
+    assert get_snapshot(ready, res["snapshot_id"])["publications"][0]["kind"] == "dir"
+    bad = run_cli(capsys, "-w", str(ready.root), "publish", res["snapshot_id"], "--repo", "no-slash")
+    assert bad.code == 1
+
+
+def test_gates_unreviewed_mappings_disabled_instructions_invalid_versions(demo_ws, tmp_path):
+    ws = demo_ws
+    from lensforge.catalog.datasets import list_datasets
+    from lensforge.catalog.db import transaction
+
+    for did in list_datasets(ws, collection="demo")["dataset_id"].to_list():
+        generate_for(ws, did, providers=make_providers(["offline"]), languages="en")
+    # Put one mapping back to proposed: the build is refused unless proposals are allowed (and recorded).
+    with transaction(ws) as con:
+        con.execute("UPDATE label_mappings SET status = 'proposed' WHERE dataset_id = 'ar/DemoSarcasm@1'")
+    with pytest.raises(LensforgeError, match="not reviewed"):
+        build_snapshot(ws, demo_mixture_path(), actor="t")
+    assert not list(ws.snapshots_dir.glob("s*"))
+    build_snapshot(ws, demo_mixture_path(), allow_proposed=True, actor="t")
+    assert list_events(ws, kind="labels.allow_proposed").height == 1
+    # A dataset whose instructions are all disabled stops the build.
+    for iid in list_instructions(ws, "ar/DemoStance@1")["instruction_id"].to_list():
+        set_status(ws, iid, "disabled", actor="t", reason="test")
+    with pytest.raises(LensforgeError, match="ar/DemoStance@1 has no active en instructions"):
+        build_snapshot(ws, demo_mixture_path(), allow_proposed=True, actor="t")
+    for iid in list_instructions(ws, "ar/DemoStance@1")["instruction_id"].to_list():
+        set_status(ws, iid, "active", actor="t", reason="test")
+    # An invalid version is refused unless a reason is given, which is recorded.
+    with transaction(ws) as con:
+        con.execute(
+            "UPDATE ingested_versions SET valid = FALSE, failed_expectations = 1 WHERE dataset_id = 'hi/DemoNLI@1'"
+        )
+    with pytest.raises(LensforgeError, match="failed validation"):
+        build_snapshot(ws, demo_mixture_path(), allow_proposed=True, actor="t")
+    build_snapshot(ws, demo_mixture_path(), allow_proposed=True, allow_invalid="checked by hand", actor="t")
+    assert list_events(ws, kind="ingest.allow_invalid").height == 1
