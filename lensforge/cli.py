@@ -821,6 +821,260 @@ def publish(
     _print_json(res) if as_json else console.print(f"published {snapshot_id} -> {res.get('url') or res['target']}")
 
 
+# ----------------------------------------------------------------------------- finetune, evaluate, report, app
+
+runs_app = typer.Typer(help="Fine-tuning runs: list, show, cancel.", no_args_is_help=True)
+evals_app = typer.Typer(help="Evaluations: list, show, compare.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(evals_app, name="evals")
+
+
+@app.command()
+def finetune(
+    snapshot: Annotated[str, typer.Argument(help="A snapshot id, or REPO@REVISION of a snapshot on the Hub.")],
+    base: Annotated[str | None, typer.Option("--base", help="Base model (default: the preset's).")] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="llamalens-qlora, llamalens-lora, qlora-r64 or cpu-tiny.")
+    ] = "cpu-tiny",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a preset value: key=value (repeatable).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run with the same settings.")
+    ] = False,
+    background: Annotated[
+        bool, typer.Option("--background", help="Start in the background and return the run id.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune a base model on a snapshot (LoRA/QLoRA) and record the run."""
+    from lensforge.finetune.api import parse_overrides, start_background, train
+
+    ws = _ws()
+    overrides = parse_overrides(set_ or [])
+    if background:
+        run_id = start_background(ws, snapshot, base, preset, overrides, _actor(), resume=resume)
+        _print_json({"run_id": run_id}) if as_json else console.print(f"run {run_id} started in the background")
+        return
+
+    def progress(info: dict[str, Any]) -> None:
+        if not as_json and "step" in info and info.get("loss") is not None:
+            console.print(f"step {info['step']}: loss {info['loss']:.4f}", highlight=False)
+
+    res = train(
+        ws, snapshot, base=base, preset=preset, overrides=overrides, actor=_actor(), resume=resume, on_progress=progress
+    )
+    if as_json:
+        _print_json(res)
+    else:
+        console.print(
+            f"run {res['run_id']} {res['status']}: adapter {res.get('adapter_path')}, "
+            f"final loss {res.get('final_loss')}"
+        )
+
+
+@runs_app.command("list")
+def runs_list(as_json: JsonOpt = False) -> None:
+    """Fine-tuning runs, newest first."""
+    from lensforge.finetune.api import list_runs
+
+    df = list_runs(_ws())
+    df = df.with_columns([pl.col(c).cast(pl.String) for c in df.columns if df[c].dtype in (pl.Datetime, pl.Date)])
+    _print_json(df.to_dicts()) if as_json else _print_frame(
+        df.select(
+            [
+                c
+                for c in (
+                    "run_id",
+                    "status",
+                    "snapshot_id",
+                    "base_model",
+                    "preset",
+                    "steps",
+                    "final_loss",
+                    "wall_seconds",
+                    "created_at",
+                )
+                if c in df.columns
+            ]
+        ),
+        title="runs",
+    )
+
+
+@runs_app.command("show")
+def runs_show(run_id: Annotated[str, typer.Argument(help="Run id.")], as_json: JsonOpt = False) -> None:
+    """A run's record and its per-step loss and learning rate."""
+    from lensforge.finetune.api import get_run
+
+    info = get_run(_ws(), run_id)
+    if as_json:
+        _print_json(info)
+        return
+    for key, value in info.items():
+        if key != "metrics":
+            console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+    metrics = info.get("metrics") or []
+    if metrics:
+        console.print(
+            f"{len(metrics)} logged steps; first loss {metrics[0].get('loss')}, last loss {metrics[-1].get('loss')}"
+        )
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
+    """Ask a running training to stop (it saves a checkpoint; --resume continues it)."""
+    from lensforge.finetune.api import cancel_run
+
+    cancel_run(_ws(), run_id, _actor())
+    console.print(f"run {run_id} cancelled")
+
+
+def _resolve_eval_model(
+    ws: Workspace, model: str | None, adapter: str | None, snapshot: str
+) -> tuple[str, str | None, str | None, str | None]:
+    """(model path or name, adapter path, run id, chat format) from what the user typed."""
+    from lensforge.finetune.api import get_run, resolve_base
+    from lensforge.instruct.snapshot import snapshot_dir
+
+    run_id = None
+    if adapter and not Path(adapter).exists():
+        run = get_run(ws, adapter)  # a run id: its adapter, and its base unless --model says otherwise
+        run_id = run["run_id"]
+        adapter = str(ws.root / run["adapter_path"]) if run.get("adapter_path") else None
+        if adapter is None:
+            raise LensforgeError(f"run {run_id} has no adapter (status {run['status']})")
+        model = model or run["base_model"]
+    if not model:
+        raise LensforgeError("give --model (a base model, or tiny) or --adapter RUN")
+    if model == "tiny":
+        path, fmt = resolve_base(ws, "tiny", snapshot_dir(ws, snapshot))
+        return path, adapter, run_id, fmt.name
+    return model, adapter, run_id, None
+
+
+@app.command()
+def evaluate(
+    snapshot: Annotated[str, typer.Option("--snapshot", help="Snapshot id whose test splits are scored.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Base model: tiny, a local folder or a Hub name.")
+    ] = None,
+    adapter: Annotated[str | None, typer.Option("--adapter", help="A run id or an adapter folder.")] = None,
+    datasets: Annotated[list[str] | None, typer.Option("--datasets", help="Only these datasets (repeatable).")] = None,
+    backend: Annotated[str, typer.Option(help="transformers or openai-compatible.")] = "transformers",
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="The OpenAI-compatible server (vLLM, TGI).")
+    ] = None,
+    chat_format: Annotated[str | None, typer.Option("--chat-format", help="llama3, llama2, mistral or tiny.")] = None,
+    score_labels: Annotated[
+        bool, typer.Option("--score-labels", help="Score each label by log-probability (AUC).")
+    ] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N test rows per dataset.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Generation batch size.")] = 16,
+    as_json: JsonOpt = False,
+) -> None:
+    """Zero-shot evaluation on each dataset's test split with its first instruction."""
+    from lensforge.evaluate.api import evaluate as run_eval
+
+    ws = _ws()
+    if backend == "transformers":
+        model, adapter, run_id, fmt = _resolve_eval_model(ws, model, adapter, snapshot)
+    else:
+        run_id, fmt = None, None
+        if not model:
+            raise LensforgeError("give --model (the name the server serves)")
+    res = run_eval(
+        ws,
+        model=model,
+        snapshot_id=snapshot,
+        adapter=adapter,
+        run_id=run_id,
+        datasets=datasets,
+        backend=backend,
+        base_url=base_url,
+        chat_format=chat_format or fmt,
+        score_labels=score_labels,
+        batch_size=batch_size,
+        actor=_actor(),
+        limit_per_dataset=limit,
+    )
+    if as_json:
+        _print_json(res)
+        return
+    console.print(f"evaluation {res['eval_id']} {res['status']} in {res.get('wall_seconds', 0):.1f} s")
+    rows = [
+        {
+            "dataset": d["dataset_id"],
+            "metric": d["primary_metric"],
+            "score": round(d["primary_value"], 4) if d["primary_value"] is not None else None,
+            "n": d["n"],
+            "unparseable": d["unparseable"],
+            "sota": d.get("sota_value"),
+        }
+        for d in res["datasets"]
+    ]
+    _print_frame(pl.DataFrame(rows), title="scores")
+
+
+@evals_app.command("list")
+def evals_list(as_json: JsonOpt = False) -> None:
+    """Evaluations, newest first."""
+    from lensforge.evaluate.api import list_evals
+
+    df = list_evals(_ws())
+    df = df.with_columns([pl.col(c).cast(pl.String) for c in df.columns if df[c].dtype in (pl.Datetime, pl.Date)])
+    _print_json(df.to_dicts()) if as_json else _print_frame(df, title="evaluations")
+
+
+@evals_app.command("show")
+def evals_show(eval_id: Annotated[str, typer.Argument(help="Evaluation id.")], as_json: JsonOpt = False) -> None:
+    """An evaluation's scores per dataset."""
+    from lensforge.evaluate.api import get_eval
+
+    info = get_eval(_ws(), eval_id)
+    _print_json(info) if as_json else console.print_json(json.dumps(info, default=str, ensure_ascii=False))
+
+
+@evals_app.command("compare")
+def evals_compare(
+    a: Annotated[str, typer.Argument(help="Evaluation id (e.g. the base model's).")],
+    b: Annotated[str, typer.Argument(help="Evaluation id (e.g. the fine-tuned model's).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Two evaluations side by side per dataset."""
+    from lensforge.evaluate.api import compare
+
+    df = compare(_ws(), a, b)
+    _print_json(df.to_dicts()) if as_json else _print_frame(df, title=f"{a} vs {b}")
+
+
+@app.command()
+def report(
+    evals: Annotated[
+        list[str], typer.Argument(help="Evaluation ids to put side by side (e.g. base, then fine-tuned).")
+    ],
+    run: Annotated[str | None, typer.Option("--run", help="The run whose loss curve to include.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and report.html.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Markdown and HTML report: scores vs base vs SOTA, per language, unparseable rates, loss curve."""
+    from lensforge.evaluate.api import write_report
+
+    res = write_report(_ws(), evals=evals, run_id=run, out_dir=out_dir)
+    _print_json(res) if as_json else console.print(f"report written: {res.get('markdown')} and {res.get('html')}")
+
+
+@app.command("app")
+def app_command(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind (localhost by default).")] = "127.0.0.1",
+) -> None:
+    """Open the Streamlit curator app over this workspace."""
+    from lensforge.app.launch import launch
+
+    raise typer.Exit(launch(_ws(), host=host, port=port))
+
+
 # ----------------------------------------------------------------------------- pipeline
 
 

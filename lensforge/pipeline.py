@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -27,9 +28,10 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
     from lensforge.ingest.api import ingest_many, ingest_targets
     from lensforge.ingest.run import IngestParams
 
+    os.environ.setdefault("TQDM_DISABLE", "1")  # library progress bars (weights loading) would drown the stage log
     started = time.monotonic()
     result: dict[str, Any] = {"workspace": str(ws.root), "stages": {}}
-    stages = 4
+    stages = 8
 
     log(f"[1/{stages}] init + catalog import (built-in registry and demo corpus)")
     result["stages"]["init"] = init_workspace(ws, actor=actor, collections=("llamalens", "demo"))
@@ -75,7 +77,70 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
         f"test {plan['totals']['test']} rows from {len(plan['datasets'])} datasets"
     )
 
-    log(f"[{stages}/{stages}] done")
+    log(f"[4/{stages}] instructions (provider: offline unless API keys are set)")
+    from lensforge.instruct.api import generate_many
+
+    gen = generate_many(ws, demo_ids, languages="both", actor=actor)
+    result["stages"]["instructions"] = {
+        "providers": gen["providers"],
+        "requests_sent": gen["requests_sent"],
+        "cache_hits": gen["cache_hits"],
+        "sets": len(gen["outcomes"]),
+    }
+    log(f"      {len(gen['outcomes'])} instruction sets ({gen['requests_sent']} requests, {gen['cache_hits']} cached)")
+
+    log(f"[5/{stages}] snapshot (order by language, English instructions)")
+    from lensforge.instruct.snapshot import build_snapshot
+
+    snap = build_snapshot(ws, demo_mixture_path(), order="language", instructions="en", actor=actor)
+    result["stages"]["snapshot"] = snap
+    log(f"      snapshot {snap['snapshot_id']} ({snap['status']}): {snap['rows']}")
+
+    log(f"[6/{stages}] fine-tune the tiny model (preset cpu-tiny)")
+    from lensforge.finetune.api import train
+
+    last = {"step": 0}
+
+    def on_progress(info: dict[str, Any]) -> None:
+        step = int(info.get("step") or 0)
+        if info.get("loss") is not None and step >= last["step"] + 25:
+            last["step"] = step
+            log(f"      step {step}: loss {info['loss']:.3f}")
+
+    run = train(
+        ws, snap["snapshot_id"], base="tiny", preset="cpu-tiny", overrides={}, actor=actor, on_progress=on_progress
+    )
+    result["stages"]["finetune"] = {k: run.get(k) for k in ("run_id", "status", "steps", "final_loss", "wall_seconds")}
+    log(f"      run {run['run_id']} {run['status']}: {run.get('steps')} steps, final loss {run.get('final_loss')}")
+
+    log(f"[7/{stages}] evaluate the base and the fine-tuned model on every test split")
+    from lensforge.evaluate.api import evaluate
+    from lensforge.finetune.api import resolve_base
+    from lensforge.instruct.snapshot import snapshot_dir
+
+    base_path, fmt = resolve_base(ws, "tiny", snapshot_dir(ws, snap["snapshot_id"]))
+    base_eval = evaluate(ws, model=base_path, snapshot_id=snap["snapshot_id"], chat_format=fmt.name, actor=actor)
+    tuned_eval = evaluate(
+        ws, model=base_path, snapshot_id=snap["snapshot_id"], run_id=run["run_id"], chat_format=fmt.name, actor=actor
+    )
+    scores = {}
+    for b, t in zip(base_eval["datasets"], tuned_eval["datasets"], strict=True):
+        scores[b["dataset_id"]] = {
+            "metric": b["primary_metric"],
+            "base": b["primary_value"],
+            "fine_tuned": t["primary_value"],
+        }
+        log(
+            f"      {b['dataset_id']}: {b['primary_metric']} base {b['primary_value']:.3f} "
+            f"-> fine-tuned {t['primary_value']:.3f}"
+        )
+    result["stages"]["evaluate"] = {"base": base_eval["eval_id"], "fine_tuned": tuned_eval["eval_id"], "scores": scores}
+
+    log(f"[8/{stages}] report")
+    from lensforge.evaluate.api import write_report
+
+    paths = write_report(ws, evals=[base_eval["eval_id"], tuned_eval["eval_id"]], run_id=run["run_id"], name="demo")
+    result["stages"]["report"] = paths
     result["seconds"] = round(time.monotonic() - started, 2)
-    log(f"finished in {result['seconds']} s; workspace {ws.root}")
+    log(f"finished in {result['seconds']} s; report {paths['markdown']}")
     return result

@@ -43,9 +43,22 @@ def test_pipeline_runs_on_the_demo_corpus(ws, capsys):
     assert plan["totals"]["train"] == sum(v["kept"]["train"] for v in ingest.values())
     hate = out["stages"]["curate"]["mappings"]["hi/DemoHateSpeech@1"]["labels"]
     assert set(hate) == {"hate-speech", "offensive", "not-hate-speech"}  # native नफरत / अपमानजनक merged in
-    # A second run changes nothing.
-    again = run_cli(capsys, "-w", str(ws.root), "pipeline", "--json").json()
-    assert {k: v["version"] for k, v in again["stages"]["ingest"].items()} == {
-        k: v["version"] for k, v in ingest.items()
-    }
-    assert json.dumps(again)  # serialisable
+    # Instructions, snapshot, fine-tuning, evaluation and report ran.
+    assert out["stages"]["instructions"]["providers"] == [{"name": "offline", "model": "lensforge-offline-1"}]
+    snap = out["stages"]["snapshot"]
+    assert snap["rows"]["train"] == plan["totals"]["train"]
+    run = out["stages"]["finetune"]
+    assert run["status"] == "finished" and run["steps"] > 0
+    # Learning happened: on every classification test set the fine-tuned tiny model beats both its base and
+    # the majority-class baseline on macro-F1.
+    report = json.loads((ws.root / "reports" / "demo" / "report.json").read_text(encoding="utf-8"))
+    classification = [d for d in report["datasets"] if d["metric"] == "macro_f1"]
+    assert len(classification) == 6
+    for d in classification:
+        base, tuned = d["values"]["base"], d["values"]["fine-tuned"]
+        assert tuned > base, d
+        assert tuned > d["majority_baseline"], d
+    summaries = next(d for d in report["datasets"] if d["metric"] == "rouge2")
+    assert summaries["values"]["fine-tuned"] >= summaries["values"]["base"]
+    assert (ws.root / "reports" / "demo" / "report.html").is_file()
+    assert json.dumps(out)  # serialisable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import datasets
 import polars as pl
@@ -150,3 +151,34 @@ def test_gates_unreviewed_mappings_disabled_instructions_invalid_versions(demo_w
         build_snapshot(ws, demo_mixture_path(), allow_proposed=True, actor="t")
     build_snapshot(ws, demo_mixture_path(), allow_proposed=True, allow_invalid="checked by hand", actor="t")
     assert list_events(ws, kind="ingest.allow_invalid").height == 1
+
+
+def test_real_datasets_snapshot_loads_and_rebuilds_to_the_same_id(real_ws_copy, capsys, tmp_path):
+    root = str(real_ws_copy.root)
+    res = run_cli(capsys, "-w", root, "instruct", "generate", "--all", "--json")
+    assert res.code == 0, res.err
+    mixture = Path(__file__).resolve().parents[1] / "examples" / "real_mixture.toml"
+    refused = run_cli(capsys, "-w", root, "snapshot", "build", str(mixture))
+    assert refused.code == 1 and "not reviewed" in refused.err
+    first = run_cli(capsys, "-w", root, "snapshot", "build", str(mixture), "--allow-proposed", "--json").json()
+    second = run_cli(capsys, "-w", root, "snapshot", "build", str(mixture), "--allow-proposed", "--json").json()
+    assert first["snapshot_id"] == second["snapshot_id"] and second["status"] == "unchanged"
+    out = tmp_path / "real_export"
+    assert run_cli(capsys, "-w", root, "publish", first["snapshot_id"], "--to-dir", str(out)).code == 0
+    loaded = datasets.load_dataset(str(out))
+    assert {k: v.num_rows for k, v in loaded.items()} == first["rows"]
+    test = loaded["test"].to_polars()
+    assert set(test["dataset"].unique()) == {
+        "ar/ArSarcasm-v2@v2",
+        "ar/CT22Checkworthiness@2022",
+        "en/CT22Checkworthiness@2022",
+        "ar/CT25Subjectivity@2025",
+        "en/CT25Subjectivity@2025",
+        "en/DavidsonHateOffensive@2017",
+        "hi/Hindi-Hostility-Detection-CONSTRAINT-2021",
+        "hi/HASOC2019@2019",
+    }
+    assert set(test.filter(pl.col("dataset") == "ar/ArSarcasm-v2@v2")["output"]) == {"sarcastic", "not-sarcastic"}
+    # Caps applied: Davidson's 17,143 training rows stay (below 20K); the card names every citation.
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "Davidson" in card and "abufarha" in card.lower()

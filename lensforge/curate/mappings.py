@@ -43,7 +43,7 @@ def _group_key(task: str) -> str:
 
 def source_labels(ws: Workspace, version: dict[str, Any], entry: DatasetEntry) -> pl.DataFrame:
     """Kept rows per source label and split (one atom per row for multi-label fields)."""
-    rows = load_rows(ws, version).select("split", "label_raw").drop_nulls("label_raw")
+    rows = load_rows(ws, version, columns=["split", "label_raw"]).drop_nulls("label_raw")
     if entry.task_type == "multilabel":
         sep = entry.ingest.labels.multilabel_separator if entry.ingest else ","
         rows = rows.with_columns(pl.col("label_raw").str.split(sep or ",")).explode("label_raw")

@@ -173,6 +173,10 @@ def resolve_plan(ws: Workspace, plan: MixturePlan, *, allow_invalid: str | None 
     return sorted(planned, key=lambda p: (p.entry.language, p.dataset_id))
 
 
+# What later stages need of an ingested row (the rest stays in the version's Parquet files).
+CURATED_COLUMNS = ["sample_id", "dataset", "language", "task", "split", "text", "text_pair", "label_raw", "target"]
+
+
 def _cap(specific: int | None, default: int) -> int | None:
     value = default if specific is None else specific
     return value or None
@@ -186,7 +190,7 @@ def curate_dataset(
         eff = effective_mapping(ws, planned.dataset_id, allow_proposed=allow_proposed, actor=actor, used_by=used_by)
     else:
         eff = _preview_mapping(ws, planned.dataset_id)
-    rows = load_rows(ws, planned.version)
+    rows = load_rows(ws, planned.version, columns=CURATED_COLUMNS)
     mapped, rejected = apply_mapping(rows, planned.entry, eff.mapping)
     before = {s: int(mapped.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
     parts, reports = [], {}
@@ -216,6 +220,16 @@ def _preview_mapping(ws: Workspace, ref: str) -> Any:
     return EffectiveMapping(info["dataset_id"], info["version_id"], mapping_version_id(mapping), mapping, pending)
 
 
+def canonical_labels(rows: pl.DataFrame, task_type: str) -> list[str]:
+    """The distinct canonical labels of curated rows (atoms for multi-label; none for generation)."""
+    if task_type == "generation" or rows.height == 0:
+        return []
+    col = rows["canonical"]
+    if col.dtype == pl.List(pl.String):
+        col = col.explode()
+    return sorted(col.drop_nulls().unique().to_list())
+
+
 def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
     """What a snapshot built from this plan would hold, and what the caps remove; writes nothing but proposals."""
     datasets = []
@@ -239,11 +253,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
                 "removed_by_caps": {s: cur.before[s] - after[s] for s in after},
                 "caps": planned.caps,
                 "cap_max_deviation": cur.cap_reports["train"].max_deviation,
-                "labels_after": sorted(
-                    {lab for v in cur.rows["canonical"].to_list() for lab in (v if isinstance(v, list) else [v]) if lab}
-                )
-                if planned.entry.task_type != "generation"
-                else [],
+                "labels_after": canonical_labels(cur.rows, planned.entry.task_type),
             }
         )
     frame = pl.DataFrame(

@@ -179,7 +179,7 @@ def _loss(ws: Workspace, run_id: str | None) -> tuple[dict[str, Any] | None, pl.
             con, "SELECT step, loss FROM run_metrics WHERE run_id = ? AND loss IS NOT NULL ORDER BY step", [run_id]
         )
     if run.height == 0:
-        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge train list`")
+        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge runs list`")
     return run.to_dicts()[0], curve
 
 

@@ -159,7 +159,7 @@ def _run_row(ws: Workspace, run_id: str) -> dict[str, Any]:
             con, "SELECT run_id, chat_format, adapter_path, base_model FROM runs WHERE run_id = ?", [run_id]
         )
     if df.height == 0:
-        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge train list`")
+        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge runs list`")
     return df.to_dicts()[0]
 
 
@@ -542,7 +542,7 @@ def get_eval(ws: Workspace, eval_id: str) -> dict[str, Any]:
     """One evaluation: its row, parameters, scores per dataset and metric, and the saved summary."""
     with connect(ws, read_only=True) as con:
         if fetch_one(con, "SELECT 1 FROM evals WHERE eval_id = ?", [eval_id]) is None:
-            raise LensforgeError(f"no evaluation {eval_id!r}", hint="see `lensforge eval list`")
+            raise LensforgeError(f"no evaluation {eval_id!r}", hint="see `lensforge evals list`")
         row = query_frame(con, "SELECT * FROM evals WHERE eval_id = ?", [eval_id]).to_dicts()[0]
         scores = query_frame(
             con, "SELECT * FROM scores WHERE eval_id = ? ORDER BY dataset_id, metric", [eval_id]

@@ -96,14 +96,19 @@ def list_versions(ws: Workspace, dataset_id: str | None = None) -> pl.DataFrame:
 
 
 def load_rows(
-    ws: Workspace, version: dict[str, Any], splits: tuple[str, ...] = ("train", "dev", "test")
+    ws: Workspace,
+    version: dict[str, Any],
+    splits: tuple[str, ...] = ("train", "dev", "test"),
+    *,
+    columns: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Kept rows of a version, the requested splits concatenated."""
+    """Kept rows of a version, the requested splits concatenated; with `columns`, Parquet reads only those
+    (which matters at millions of rows)."""
     root = ws.root / version["path"]
-    frames = [pl.read_parquet(root / f"{s}.parquet") for s in splits if (root / f"{s}.parquet").exists()]
-    if not frames:
+    files = [root / f"{s}.parquet" for s in splits if (root / f"{s}.parquet").exists()]
+    if not files:
         raise LensforgeError(f"version {version['version_id']} has no data files at {root}")
-    return pl.concat(frames, how="vertical_relaxed")
+    return pl.concat([pl.read_parquet(f, columns=columns) for f in files], how="vertical_relaxed")
 
 
 def load_quarantine(ws: Workspace, version: dict[str, Any]) -> pl.DataFrame:

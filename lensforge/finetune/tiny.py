@@ -1,0 +1,100 @@
+"""The tiny local base model: a small Llama at seeded random init with a tokenizer trained on the snapshot.
+
+It exists so fine-tuning and evaluation run offline on a laptop CPU in minutes. Nothing is downloaded: the
+tokenizer is a ByteLevel BPE trained with `tokenizers` on the snapshot's own texts (plus the tiny chat
+format's markers as special tokens), and the weights are random. Both are saved with `save_pretrained`, so
+`AutoTokenizer`/`AutoModelForCausalLM.from_pretrained(path)` load them like any Hub model. The folder name
+hashes the tokenizer corpus and the configuration, so the same snapshot gives the same model, built once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lensforge.finetune.chat import TINY_SPECIAL_TOKENS
+from lensforge.workspace import Workspace, atomic_path
+
+# Small enough to train a few hundred steps a minute on two CPU cores, large enough to learn the demo labels.
+TINY_CONFIG: dict[str, Any] = {
+    "vocab_size": 4096,  # the BPE target; the trained vocabulary may be smaller on a small corpus
+    "hidden_size": 128,
+    "intermediate_size": 384,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "max_position_embeddings": 2048,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+}
+TINY_VERSION = 1  # bump when the build recipe changes, so old cached models are not reused
+
+
+def _corpus_key(texts: list[str], seed: int) -> str:
+    h = hashlib.sha256()
+    h.update(
+        json.dumps({"v": TINY_VERSION, "config": TINY_CONFIG, "special": TINY_SPECIAL_TOKENS, "seed": seed}).encode()
+    )
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+def _train_tokenizer(texts: list[str]) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<|unk|>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=int(TINY_CONFIG["vocab_size"]),
+        min_frequency=2,
+        special_tokens=list(TINY_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<|pad|>",
+        unk_token="<|unk|>",
+        eos_token="<|end|>",
+        additional_special_tokens=[t for t in TINY_SPECIAL_TOKENS if t not in ("<|pad|>", "<|unk|>", "<|end|>")],
+        model_max_length=int(TINY_CONFIG["max_position_embeddings"]),
+        padding_side="right",
+    )
+
+
+def ensure_tiny_model(ws: Workspace, texts: Iterable[str], *, seed: int = 0) -> Path:
+    """The folder of the tiny model for this corpus, built (tokenizer + random weights) on first use."""
+    corpus = [t for t in texts if t]
+    target = ws.cache_dir / "models" / f"tiny-{_corpus_key(corpus, seed)}"
+    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
+        return target
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _train_tokenizer(corpus)
+    cfg = LlamaConfig(
+        **{**TINY_CONFIG, "vocab_size": len(tokenizer)},
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(cfg)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    with atomic_path(target) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "lensforge.json").write_text(
+            json.dumps({"kind": "tiny", "seed": seed, "texts": len(corpus), "config": TINY_CONFIG}, indent=2),
+            encoding="utf-8",
+        )
+    return target
