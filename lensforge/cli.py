@@ -360,11 +360,6 @@ def ingest(
     )
     if as_json:
         _print_json(result)
-        return
-    report = Path(result["stages"]["report"]["markdown"])
-    if report.is_file():
-        console.rule("report")
-        console.print(report.read_text(encoding="utf-8"), markup=False, highlight=False)
 
 
 def _print_ingest_report(rep: dict[str, Any]) -> None:
@@ -603,11 +598,6 @@ def instruct_generate(
     )
     if as_json:
         _print_json(result)
-        return
-    report = Path(result["stages"]["report"]["markdown"])
-    if report.is_file():
-        console.rule("report")
-        console.print(report.read_text(encoding="utf-8"), markup=False, highlight=False)
 
 
 @instruct_app.command("list")
