@@ -226,3 +226,75 @@ def test_ingest_report_cli(ingested, capsys):
     assert rep["overlaps"]
     text = run_cli(capsys, "-w", str(ws.root), "ingest", "report", "ArSarcasm@v1").out
     assert "leak_test_in_train" in text and "expect_column_values_to_be_unique" in text
+
+
+def test_near_duplicate_reports_within_and_across_datasets(real_ws_copy, capsys, shared_data):
+    root = str(real_ws_copy.root)
+    res = run_cli(
+        capsys,
+        "-w",
+        root,
+        "ingest",
+        "ArSarcasm@v1",
+        "ArSarcasm-v2",
+        "--sources",
+        str(shared_data),
+        "--near-dup",
+        "--json",
+    )
+    assert res.code == 0, res.err
+    out = res.json()
+    # Report only: the versions are the ones already ingested (near-dup reporting does not change the data).
+    assert {o["status"] for o in out["ingested"]} == {"unchanged"}
+    near = out["near_duplicates"]
+    assert near and near["pairs"] > 1000  # v1's tweets sit inside v2: many light-edit pairs across the two
+    report = latest_report(real_ws_copy, "near_duplicates")
+    assert report["params"]["shingle"] == "word" and report["params"]["num_perm"] == 128
+    from lensforge.ingest.overlap import report_pairs
+
+    pairs = report_pairs(real_ws_copy, report)
+    assert set(pairs["kind"]) == {"cross_dataset"}
+    assert (pairs["similarity"] >= report["params"]["threshold"]).all()
+    assert pairs["a_text"].null_count() == 0 and pairs["b_text"].null_count() == 0
+
+
+def test_drop_near_dup_removes_train_rows_that_nearly_repeat_a_held_out_row(ws, capsys, tmp_path):
+    from test_ingest_inputs import TWEETS, _entry, _write
+
+    rows = [f"{i}\t{t} number {i} in the series of reports\t{lab}" for i, (t, lab) in enumerate(TWEETS * 6)]
+    train = "id\ttext\tlabel\n" + "\n".join(rows) + "\n"
+    # The test file repeats two train tweets with one word changed.
+    test = (
+        "id\ttext\tlabel\n"
+        + "\n".join(
+            [
+                f"900\t{TWEETS[0][0]} number 0 in the series of new reports\t{TWEETS[0][1]}",
+                f"901\t{TWEETS[1][0]} number 1 in the series of new reports\t{TWEETS[1][1]}",
+                "902\tA completely different sentence about the weather in the mountains today\tno",
+            ]
+        )
+        + "\n"
+    )
+    src = tmp_path / "src"
+    _write(src, "nearset", "train.tsv", train)
+    _write(src, "nearset", "test.tsv", test)
+    entry = _entry(
+        "NearSet",
+        "tsv",
+        [{"split": "train", "path": "train.tsv"}, {"split": "test", "path": "test.tsv"}],
+        quoting=False,
+    )
+    from test_ingest_inputs import _register
+
+    from lensforge.ingest.run import IngestParams, ingest_dataset
+
+    e = _register(ws, entry)
+    reported = ingest_dataset(ws, e, sources=src, params=IngestParams(near_dup=True), actor="t")
+    assert reported.near_duplicates >= 2 and "near_duplicate" not in reported.dropped
+    dropped = ingest_dataset(ws, e, sources=src, params=IngestParams(drop_near_dup=True), actor="t")
+    assert dropped.version_id != reported.version_id
+    assert dropped.dropped["near_duplicate"] >= 2
+    q = load_quarantine(ws, current_version(ws, "en/NearSet@1"))
+    gone = q.filter(pl.col("reason") == "near_duplicate")
+    assert set(gone["split"]) == {"train"} and gone["detail"].str.contains("held-out").all()
+    assert dropped.kept["test"] == 3  # the held-out split is never touched
