@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import polars as pl
+
+from lensforge.hashing import seeded_keys
 
 DEFAULT_TRAIN_CAP = 20_000
 
@@ -49,19 +50,6 @@ def stratum_expr(task_type: str, label_col: str = "canonical") -> pl.Expr | None
     return pl.col(label_col).cast(pl.String)
 
 
-def seeded_rank_key(sample_ids: pl.Series, seed: int) -> pl.Series:
-    """A stable pseudo-random number per sample id (md5, so it survives library upgrades)."""
-    con = duckdb.connect()
-    try:
-        con.register("ids", pl.DataFrame({"sample_id": sample_ids}))
-        out = con.sql(
-            f"SELECT CAST(('0x' || substr(md5(sample_id || '#cap:{int(seed)}'), 1, 15)) AS UBIGINT) AS r FROM ids"
-        ).pl()
-    finally:
-        con.close()
-    return out["r"]
-
-
 def _quotas(sizes: pl.DataFrame, cap: int) -> pl.DataFrame:
     """Largest-remainder share of `cap` per stratum (sums to exactly `cap`)."""
     total = sizes["n"].sum()
@@ -83,7 +71,7 @@ def cap_rows(
     strat = stratum_expr(task_type, label_col)
     if cap is None or n <= cap:
         return frame, _report(frame, frame, cap, strat, task_type)
-    keyed = frame.with_columns(seeded_rank_key(frame["sample_id"], seed).alias("_r"))
+    keyed = frame.with_columns(seeded_keys(frame["sample_id"], seed, "cap").alias("_r"))
     keyed = keyed.with_columns((strat if strat is not None else pl.lit("")).alias("stratum"))
     sizes = keyed.group_by("stratum").len().rename({"len": "n"})
     quotas = _quotas(sizes, cap)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import duckdb
 import polars as pl
+
+from lensforge.hashing import seeded_keys
 
 # LlamaLens: sets without an official split become 70/20/10 train/test/dev.
 TRAIN, TEST, DEV = 0.7, 0.2, 0.1
@@ -26,18 +27,6 @@ class SplitInfo:
         return asdict(self)
 
 
-def _rand_key(sample_ids: pl.Series, seed: int) -> pl.Series:
-    con = duckdb.connect()
-    try:
-        con.register("ids", pl.DataFrame({"sample_id": sample_ids}))
-        out = con.sql(
-            f"SELECT CAST(('0x' || substr(md5(sample_id || ':{int(seed)}'), 1, 15)) AS UBIGINT) AS r FROM ids"
-        ).pl()
-    finally:
-        con.close()
-    return out["r"]
-
-
 def _strata(frame: pl.DataFrame, task_type: str) -> tuple[pl.Expr, str | None]:
     if task_type == "generation":
         return pl.lit(""), None
@@ -50,7 +39,7 @@ def _assign(frame: pl.DataFrame, task_type: str, seed: int, cuts: list[tuple[str
     """Give each row a split by its position within its stratum; `cuts` are cumulative upper bounds."""
     stratum, _ = _strata(frame, task_type)
     ranked = frame.with_columns(
-        _rand_key(frame["sample_id"], seed).alias("_r"), stratum.alias("_stratum")
+        seeded_keys(frame["sample_id"], seed, "split").alias("_r"), stratum.alias("_stratum")
     ).with_columns(((pl.col("_r").rank("ordinal").over("_stratum") - 0.5) / pl.len().over("_stratum")).alias("_pos"))
     expr = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
     for name, upper in cuts:

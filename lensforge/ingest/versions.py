@@ -17,7 +17,7 @@ from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
 
 # Bumped when a change to the ingest code changes its output for the same input.
-INGEST_CODE_VERSION = "1"
+INGEST_CODE_VERSION = "2"
 
 
 def file_sha256(path: Path, data: bytes | None = None) -> str:

@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from lensforge import __version__
@@ -26,6 +25,7 @@ from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.curate.mixture import CuratedDataset, canonical_labels, curate_dataset, load_plan, resolve_plan
 from lensforge.errors import LensforgeError
+from lensforge.hashing import seeded_keys
 from lensforge.ingest.versions import INGEST_CODE_VERSION, require_valid
 from lensforge.instruct.generate import instruction_languages
 from lensforge.instruct.store import active_texts
@@ -51,19 +51,6 @@ SNAPSHOT_SCHEMA = {
 PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 
 
-def _hash_pick(ids: pl.Series, seed: int, salt: str) -> pl.Series:
-    """A stable number per id (md5), for seeded instruction choice and shuffles independent of row order."""
-    con = duckdb.connect()
-    try:
-        con.register("ids", pl.DataFrame({"id": ids}))
-        out = con.sql(
-            f"SELECT CAST(('0x' || substr(md5(id || '#{salt}:{int(seed)}'), 1, 15)) AS UBIGINT) AS r FROM ids"
-        ).pl()
-    finally:
-        con.close()
-    return out["r"]
-
-
 def format_input(text: pl.Expr, pair: pl.Expr) -> pl.Expr:
     """The model's input: the text, and for pair tasks the second text on its own line."""
     return pl.when(pair.is_null()).then(text).otherwise(pl.format("{}\nSecond text: {}", text, pair))
@@ -84,7 +71,7 @@ def _dataset_rows(
     rows = curated.rows
     ids = [p["instruction_id"] for p in pools["all"]]
     texts = [p["text"] for p in pools["all"]]
-    pick = (_hash_pick(rows["sample_id"], seed, "instruction") % len(ids)).cast(pl.Int64)
+    pick = (seeded_keys(rows["sample_id"], seed, "instruction") % len(ids)).cast(pl.Int64)
     frame = rows.with_columns(pick.alias("_pick")).with_columns(
         pl.when(pl.col("split") == "test")
         .then(pl.lit(first["instruction_id"]))
@@ -137,7 +124,7 @@ def order_rows(frame: pl.DataFrame, order: str, seed: int) -> pl.DataFrame:
     """The paper's four data orders, applied within a split."""
     if order not in ORDERS:
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
-    keyed = frame.with_columns(_hash_pick(frame["id"], seed, "order").alias("_r"))
+    keyed = frame.with_columns(seeded_keys(frame["id"], seed, "order").alias("_r"))
     if order == "alphabetical":
         keyed = keyed.sort("language", "dataset", "id")
     elif order == "language":

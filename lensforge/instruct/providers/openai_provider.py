@@ -3,73 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
-import random
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import openai
 
 from lensforge.instruct.providers.base import LLMRequest, LLMResponse, ProviderError
-from lensforge.instruct.retry import call_with_retries
+from lensforge.instruct.providers.sdk import SDKProvider
 
 API_KEY_ENV = "OPENAI_API_KEY"
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_MAX_RETRIES = 4
-
-T = TypeVar("T")
 
 
-class OpenAIProvider:
+class OpenAIProvider(SDKProvider):
     """gpt-4o and friends. The key comes only from `api_key` or $OPENAI_API_KEY, never from files."""
 
     name = "openai"
+    vendor = "OpenAI"
+    api_key_env = API_KEY_ENV
+    malformed = (json.JSONDecodeError, openai.APIResponseValidationError)
 
-    def __init__(
-        self,
-        model: str = "gpt-4o",
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        *,
-        retry_base: float = 0.5,
-        retry_cap: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        key = api_key or os.environ.get(API_KEY_ENV)
-        if not key:
-            raise ProviderError(
-                f"no OpenAI API key: set the {API_KEY_ENV} environment variable",
-                hint="or use the offline provider, which needs no key",
-            )
-        self.model = model
-        self.max_attempts = max_retries + 1  # max_retries counts the retries after the first attempt
-        self.retry_base = retry_base
-        self.retry_cap = retry_cap
-        self.sleep = sleep
-        self.rng = rng or random.Random()
-        # max_retries=0: the SDK must not retry behind our back (ours honours Retry-After and is testable).
-        self.client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+    def __init__(self, model: str = "gpt-4o", *args: Any, **kwargs: Any) -> None:
+        super().__init__(model, *args, **kwargs)
 
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run one SDK call under the retry policy; a garbled body becomes a ProviderError."""
-        try:
-            return call_with_retries(
-                fn,
-                max_attempts=self.max_attempts,
-                base=self.retry_base,
-                cap=self.retry_cap,
-                sleep=self.sleep,
-                rng=self.rng,
-                provider=self.name,
-            )
-        except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
-            raise ProviderError(
-                f"{self.name} returned a malformed response (not JSON or not the expected shape)"
-            ) from exc
+    def make_client(self, key: str, base_url: str | None, timeout: float) -> Any:
+        # An explicit api_key keeps the SDK away from profiles; max_retries=0 leaves retrying to us.
+        return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
 
     def request_body(self, request: LLMRequest) -> dict[str, Any]:
         """The chat-completions body for a request; the batch file uses the same one."""
