@@ -1072,7 +1072,7 @@ def app_command(
     """Open the Streamlit curator app over this workspace."""
     from lensforge.app.launch import launch
 
-    raise typer.Exit(launch(_ws(), host=host, port=port))
+    raise typer.Exit(launch(_ws(), host=host, port=port, user=state.user))
 
 
 # ----------------------------------------------------------------------------- pipeline

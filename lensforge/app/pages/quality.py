@@ -1,0 +1,187 @@
+"""Data quality: where every record went, what was quarantined and why, validation, leakage, overlaps."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from lensforge.app.common import ingested_or_explain, run_page, table
+from lensforge.ingest.api import ingest_report
+from lensforge.ingest.overlap import latest_report, report_pairs
+from lensforge.ingest.versions import current_version, load_quarantine
+from lensforge.workspace import Workspace
+
+PAGE_ROWS = 50
+
+
+def _accounting(versions: pl.DataFrame) -> None:
+    rows = []
+    for v in versions.iter_rows(named=True):
+        rows.append(
+            {
+                "dataset": v["dataset_id"],
+                "version": v["version_id"],
+                "valid": v["valid"],
+                "read": v["records_read"],
+                "train": v["kept_train"],
+                "dev": v["kept_dev"],
+                "test": v["kept_test"],
+                "quarantined": v["quarantined"],
+                "dropped (by reason)": ", ".join(
+                    f"{k} {n}" for k, n in json.loads(v["dropped_by_reason"] or "{}").items()
+                ),
+                "balanced": v["records_read"] == v["kept_train"] + v["kept_dev"] + v["kept_test"] + v["quarantined"],
+            }
+        )
+    table(rows)
+
+
+def _dropped_chart(dropped: dict[str, int]) -> alt.Chart:
+    data = pl.DataFrame({"reason": list(dropped), "rows": list(dropped.values())}).to_pandas()
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(x=alt.X("rows:Q"), y=alt.Y("reason:N", sort="-x", title=None), tooltip=["reason", "rows"])
+        .properties(title="dropped per reason", height=alt.Step(20))
+    )
+
+
+def _side_by_side(pairs: pl.DataFrame, key: str, a_cols: list[str], b_cols: list[str]) -> None:
+    """A table of pairs, and the two texts of one chosen pair next to each other."""
+    if pairs.is_empty():
+        st.caption("No pairs.")
+        return
+    table(pairs.head(500), height=300)
+    if pairs.height > 500:
+        st.caption(f"first 500 of {pairs.height} pairs shown")
+    pick = st.number_input("Pair to compare (row number)", 0, pairs.height - 1, 0, key=key)
+    row = pairs.row(int(pick), named=True)
+    left, right = st.columns(2)
+    for col, names, side in ((left, a_cols, "a"), (right, b_cols, "b")):
+        with col:
+            st.markdown(" · ".join(f"**{n.removeprefix(side + '_')}** {row[n]}" for n in names if n in row))
+            st.text_area(
+                f"text {side.upper()}", row.get(f"{side}_text") or "", height=140, disabled=True, key=f"{key}_{side}"
+            )
+
+
+def _quarantine(ws: Workspace, version: dict[str, Any]) -> None:
+    rows = load_quarantine(ws, version)
+    if rows.is_empty():
+        st.caption("Nothing quarantined.")
+        return
+    reasons = rows["reason"].value_counts(sort=True)
+    c1, c2 = st.columns([2, 3])
+    chosen = c1.multiselect("Reason", reasons["reason"].to_list(), key="dq_reason")
+    needle = c2.text_input("Text contains", key="dq_text")
+    if chosen:
+        rows = rows.filter(pl.col("reason").is_in(chosen))
+    if needle:
+        rows = rows.filter(pl.col("text").str.contains(needle, literal=True))
+    pages = max(1, -(-rows.height // PAGE_ROWS))
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="dq_page") if pages > 1 else 1
+    st.caption(f"{rows.height} quarantined rows")
+    table(
+        rows.slice((int(page) - 1) * PAGE_ROWS, PAGE_ROWS).select(
+            "reason", "detail", "split", "source_file", "source_line", "text", "label_raw"
+        )
+    )
+
+
+def _dataset(ws: Workspace, versions: pl.DataFrame) -> None:
+    ids = versions["dataset_id"].to_list()
+    did = st.selectbox("Dataset", ids, key="dq_dataset")
+    if not did:
+        return
+    rep = ingest_report(ws, did)
+    version = current_version(ws, did)
+    assert version is not None
+    acc = rep["accounting"]
+    cols = st.columns(5)
+    cols[0].metric("Records read", acc["records_read"])
+    for i, split in enumerate(("train", "dev", "test")):
+        cols[i + 1].metric(f"Kept {split}", acc["kept"].get(split, 0))
+    cols[4].metric("Valid", "yes" if rep["version"]["valid"] else "NO")
+    st.caption(f"version {rep['version']['version_id']} · split {rep['split']['method']} (seed {rep['split']['seed']})")
+    if acc["dropped"]:
+        st.altair_chart(_dropped_chart(acc["dropped"]), width="stretch")
+    else:
+        st.caption("No record dropped.")
+
+    quarantine, validation, leakage, near = st.tabs(["Quarantine", "Validation", "Leakage", "Near duplicates"])
+    with quarantine:
+        _quarantine(ws, version)
+    with validation:
+        results = [
+            {
+                "expectation": r["expectation"],
+                "column": r["column"],
+                "success": r["success"],
+                "observed": json.dumps(r["observed_value"], ensure_ascii=False)[:200],
+                "unexpected": r["unexpected_count"],
+            }
+            for r in rep["validation"]
+        ]
+        failed = sum(1 for r in results if not r["success"])
+        (st.error if failed else st.success)(f"{len(results) - failed} of {len(results)} expectations met")
+        table(results)
+    with leakage:
+        leaks = load_quarantine(ws, version).filter(pl.col("reason").str.starts_with("leak_"))
+        if leaks.is_empty():
+            st.caption("No cross-split leakage found.")
+        else:
+            st.caption(f"{leaks.height} rows removed because the same normalised text is in a held-out split")
+            table(leaks.select("reason", "split", "source_file", "source_line", "text", "detail"))
+    with near:
+        path = ws.root / version["path"] / "near_duplicates.parquet"
+        if not path.is_file():
+            st.caption(f"No near-duplicate report for this version: run `lensforge ingest {did} --near-dup`.")
+        else:
+            _side_by_side(pl.read_parquet(path), "dq_near_pick", ["a_split", "a_id"], ["b_split", "b_id", "similarity"])
+
+
+def _cross(ws: Workspace) -> None:
+    overlap = latest_report(ws, "cross_dataset_overlap")
+    st.markdown("**Exact overlap across datasets** (same normalised text)")
+    if overlap is None or not overlap["summary"]["pairs"]:
+        st.caption("No text is shared between two ingested datasets.")
+    else:
+        table(overlap["summary"]["pairs"])
+        pairs = report_pairs(ws, overlap)
+        only = st.checkbox("Only where the two releases label the text differently", key="dq_disagree")
+        if only and "labels_disagree" in pairs.columns:
+            pairs = pairs.filter(pl.col("labels_disagree"))
+        _side_by_side(
+            pairs.drop("text_key", strict=False),
+            "dq_overlap_pick",
+            ["a_dataset", "a_split", "a_labels"],
+            ["b_dataset", "b_split", "b_labels"],
+        )
+    near = latest_report(ws, "near_duplicates")
+    st.markdown("**Near duplicates across datasets** (MinHash-LSH, Jaccard ≥ 0.6)")
+    if near is None:
+        st.caption("No cross-dataset near-duplicate report: run `lensforge ingest --all --near-dup`.")
+    else:
+        _side_by_side(
+            report_pairs(ws, near), "dq_xnear_pick", ["a_dataset", "a_split"], ["b_dataset", "b_split", "similarity"]
+        )
+
+
+def render(ws: Workspace) -> None:
+    versions = ingested_or_explain(ws)
+    if versions is None:
+        return
+    st.subheader("Row accounting")
+    st.caption("Every record read is kept in a split or quarantined with a reason (read = kept + quarantined).")
+    _accounting(versions)
+    st.subheader("One dataset")
+    _dataset(ws, versions)
+    st.subheader("Across datasets")
+    _cross(ws)
+
+
+run_page("Data quality", render, caption="Row accounting, quarantine, validation, leakage and overlap reports.")
