@@ -45,7 +45,7 @@ def open_page(page: str, *, timeout: float = 120) -> AppTest:
     at = AppTest.from_file(str(MAIN), default_timeout=timeout)
     at.run()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == [TITLES[page]]
@@ -301,7 +301,7 @@ def test_instructions_then_a_snapshot_from_the_pages(demo_ws, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("instruction set(s)" in s.value for s in at.success)
 
-    at.switch_page("pages/snapshots.py").run()
+    at.switch_page("views/snapshots.py").run()
     assert not at.exception
     at.button(key="snap_do_build").click().run(timeout=300)
     assert not at.exception and not at.error, [e.value for e in at.error]

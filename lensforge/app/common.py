@@ -23,10 +23,11 @@ from lensforge.errors import LensforgeError
 from lensforge.workspace import HOME_ENV, USER_ENV, Workspace, current_user, resolve_workspace
 
 APP_DIR = Path(__file__).resolve().parent
-PAGES_DIR = APP_DIR / "pages"
+# Page modules live in views/, not pages/: a pages/ folder beside main.py switches Streamlit to its
+# legacy multipage mode, which fights st.navigation on deep links.
+PAGES_DIR = APP_DIR / "views"
 ACTOR_KEY = "actor"
 FLASH_KEY = "_lensforge_flash"
-SEEN_KEY = "_lensforge_seen"
 
 NO_CATALOG = (
     "No lensforge workspace at `{root}` yet: run `lensforge init --demo` to create it "
@@ -97,30 +98,8 @@ def shown_errors() -> Iterator[None]:
         st.error(str(exc))
 
 
-def _leave_legacy_pages_mode() -> None:
-    """Make sure a session runs under st.navigation (main.py), even when a page URL is the first request.
-
-    `streamlit run main.py` with a `pages/` folder beside it starts in Streamlit's legacy multipage mode,
-    which runs a page file *without* main.py until main.py has run once in the process: a deep link opened
-    first after a server start would get the legacy navigation. On a session's first run (nothing of the
-    user's can be lost yet) a page run that way switches the process to st.navigation mode and reruns; the
-    rerun goes through main.py to the same page.
-    """
-    if st.session_state.get(SEEN_KEY):
-        return
-    st.session_state[SEEN_KEY] = True
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without the legacy mode
-        return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def run_page(title: str, render: Callable[[Workspace], None], *, caption: str | None = None) -> None:
     """Draw one page: title, lock notifier, pending messages, then `render`; a LensforgeError ends it on the page."""
-    _leave_legacy_pages_mode()
     set_lock_notifier(_notify_busy)
     ws = workspace()
     sidebar(ws)

@@ -1,7 +1,7 @@
 """Entry script of the curator app (`lensforge app` runs `streamlit run` on this file).
 
-One Streamlit page per stage, each a module under `pages/` that also runs on its own
-(`streamlit run lensforge/app/pages/catalog.py`); every page's sidebar names the workspace and the
+One Streamlit page per stage, each a module under `views/` that also runs on its own
+(`streamlit run lensforge/app/views/catalog.py`); every page's sidebar names the workspace and the
 reviewer whose name every action records.
 """
 
