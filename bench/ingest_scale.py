@@ -182,16 +182,21 @@ print(json.dumps(summary))
 
 
 def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall seconds and peak RSS (GiB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and this child's own peak RSS (GiB), read by GNU time (RUSAGE_CHILDREN would give the
+    maximum over every child so far, not this one's)."""
+    timed = ["/usr/bin/time", "-f", "%M", *cmd] if Path("/usr/bin/time").exists() else cmd
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(timed, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"command failed: {' '.join(cmd)}")
-    return wall, max(peak, before) / (1024 * 1024), proc
+    peak_kib = (
+        int(proc.stderr.strip().splitlines()[-1])
+        if timed is not cmd
+        else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
+    return wall, peak_kib / (1024 * 1024), proc
 
 
 def main() -> None:

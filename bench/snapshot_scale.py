@@ -25,15 +25,20 @@ WS = OUT / "snapshot_ws"
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and this child's own peak RSS (GiB, from GNU time), and its stdout."""
+    timed = ["/usr/bin/time", "-f", "%M", *cmd] if Path("/usr/bin/time").exists() else cmd
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(timed, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / (1024 * 1024)
-    return wall, peak, proc.stdout
+    peak_kib = (
+        int(proc.stderr.strip().splitlines()[-1])
+        if timed is not cmd
+        else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
+    return wall, peak_kib / (1024 * 1024), proc.stdout
 
 
 def main() -> None:

@@ -94,13 +94,15 @@ def _dataset_rows(
         format_input(pl.col("text"), pl.col("text_pair")).alias("input"),
         format_output(curated).alias("output"),
     )
-    return frame.with_columns(chat_messages(frame, prefix))
+    # Messages are built per split just before writing (chat_messages): holding them for every row of every
+    # split at once roughly doubled the build's peak memory at 2.7M rows.
+    return frame.with_columns(pl.lit(prefix).alias("_prefix"))
 
 
 ROLES = ("system", "user", "assistant")
 
 
-def chat_messages(frame: pl.DataFrame, prefix: str) -> pl.Series:
+def chat_messages(frame: pl.DataFrame) -> pl.Series:
     """list[{role, content}] per row. Built as one flat column and regrouped: measured ~5x faster than
     concatenating three struct literals per row (1.06 s vs 0.19 s for 111K rows)."""
     flat = (
@@ -110,7 +112,7 @@ def chat_messages(frame: pl.DataFrame, prefix: str) -> pl.Series:
             pl.concat_list(
                 pl.lit(SYSTEM_PROMPT),
                 pl.concat_str([pl.col("instruction"), pl.lit("\nInput: "), pl.col("input")]),
-                pl.lit(prefix) + pl.col("output"),
+                pl.col("_prefix") + pl.col("output"),
             ).alias("content"),
         )
         .explode("content")
@@ -239,6 +241,7 @@ def build_snapshot(
         counts = {}
         for split in SPLITS:
             part = order_rows(everything.filter(pl.col("split") == split), order, seed)
+            part = part.with_columns(chat_messages(part).alias("messages"))
             part = part.select([pl.col(c).cast(t) for c, t in SNAPSHOT_SCHEMA.items()])
             part.write_parquet(staging / "data" / f"{split}.parquet", **PARQUET)
             counts[split] = part.height
