@@ -126,6 +126,27 @@ def test_every_page_renders_on_the_demo_workspace(page, demo_ws, monkeypatch):
         assert at.get("vega_lite_chart"), "the impact preview chart"
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_the_real_datasets(page, real_ws_copy, monkeypatch):
+    use(monkeypatch, real_ws_copy)
+    at = open_page(page)
+    assert DEMO_EXPECT[page] in shown(at)  # nothing beyond ingest has run on either
+    assert not at.error, [e.value for e in at.error]
+    if page == "overview":
+        assert {m.label: m.value for m in at.metric}["Ingested"] == "9"
+    if page == "quality":
+        assert len(at.dataframe[0].value) == 9
+    if page == "samples":
+        from lensforge.catalog.db import connect
+
+        with connect(real_ws_copy, read_only=True) as con:
+            kept = con.execute(
+                "SELECT sum(kept_train + kept_dev + kept_test) FROM ingested_versions WHERE is_current"
+            ).fetchall()[0][0]
+        assert f"**{kept:,}** matching samples" in shown(at)  # every kept row of the nine sets
+        assert len(at.dataframe[0].value) == 50
+
+
 @pytest.mark.parametrize("page", ["snapshots", "training", "scores", "instructions"])
 def test_later_pages_show_what_the_later_stages_wrote(page, eval_workspace, monkeypatch):
     ws, sid, (base_id, tuned_id) = eval_workspace
