@@ -21,25 +21,12 @@ from lensforge.instruct.publish import (
     record_dir_export,
     validate_repo_id,
 )
+from lensforge.instruct.snapshot import SNAPSHOT_SCHEMA
 
 FAKE_TOKEN = "hf_FakeTokenForTests0123456789abcdef"
 SHA = "91c54ad1727ee830252e457677f467be0bfd8a57"
 SID = "s0123456789abcde"
 SYSTEM = "You are a social media expert providing accurate analysis and insights."
-MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
-SCHEMA = {
-    "id": pl.String,
-    "dataset": pl.String,
-    "language": pl.String,
-    "task": pl.String,
-    "split": pl.String,
-    "instruction_id": pl.String,
-    "instruction": pl.String,
-    "input": pl.String,
-    "output": pl.String,
-    "messages": pl.List(MESSAGE),
-}
-
 DATASETS: list[dict[str, Any]] = [
     {
         "dataset_id": "ar/ArSarcasm-v2@v2",
@@ -134,7 +121,7 @@ def _rows(split: str) -> pl.DataFrame:
                     ],
                 }
             )
-    return pl.DataFrame(out, schema=SCHEMA)
+    return pl.DataFrame(out, schema=SNAPSHOT_SCHEMA)
 
 
 def _manifest(counts: dict[str, int]) -> dict[str, Any]:
@@ -325,7 +312,7 @@ def test_export_loads_with_datasets(snapshot, tmp_path):
     assert set(ds) == {"train", "dev", "test"}  # a split named `dev` is accepted as is
     assert {s: ds[s].num_rows for s in ds} == snapshot["counts"]
     message = datasets.List({"role": datasets.Value("string"), "content": datasets.Value("string")})
-    expected = {c: datasets.Value("string") for c in SCHEMA if c != "messages"} | {"messages": message}
+    expected = {c: datasets.Value("string") for c in SNAPSHOT_SCHEMA if c != "messages"} | {"messages": message}
     assert ds["train"].features == datasets.Features(expected)
     rows = {r["id"]: r for r in ds["train"]}
     arabic = rows["ar/ArSarcasm-v2@v2:train:0"]

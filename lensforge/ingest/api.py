@@ -10,7 +10,6 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lensforge.catalog.datasets import entry_from_catalog, resolve
@@ -20,6 +19,7 @@ from lensforge.errors import LensforgeError
 from lensforge.ingest.overlap import latest_report, run_near_dup_report, run_overlap_report
 from lensforge.ingest.run import IngestOutcome, IngestParams, ingest_dataset
 from lensforge.ingest.versions import current_version, load_quarantine, validation_results
+from lensforge.progress import progress_bar
 from lensforge.workspace import Workspace
 
 
@@ -86,15 +86,7 @@ def ingest_many(
             skipped.append({"dataset_id": did, "reason": "no ingestion spec"})
             continue
         todo.append((did, entry))
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=console is None,
-        transient=True,
-    )
+    progress = progress_bar(console)
     if todo:
         # Great Expectations takes seconds to import: start now, while the first files are read.
         from lensforge.ingest.validate import _import_gx

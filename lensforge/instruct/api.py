@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lensforge.catalog.datasets import resolve
 from lensforge.catalog.db import connect
 from lensforge.errors import LensforgeError
 from lensforge.instruct.generate import DEFAULT_N, generate_for, make_providers
+from lensforge.progress import progress_bar
 from lensforge.workspace import Workspace
 
 
@@ -54,15 +54,7 @@ def generate_many(
 
         prefetch_with_batches(ws, targets, providers=providers, n=n, languages=languages, console=console)
     outcomes = []
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=console is None,
-        transient=True,
-    )
+    progress = progress_bar(console)
     with progress:
         task = progress.add_task("instructions", total=len(targets))
         for did in targets:
