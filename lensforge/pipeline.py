@@ -90,7 +90,7 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
     log(f"      {len(gen['outcomes'])} instruction sets ({gen['requests_sent']} requests, {gen['cache_hits']} cached)")
 
     log(f"[5/{stages}] snapshot (order by language, English instructions)")
-    from lensforge.instruct.snapshot import build_snapshot
+    from lensforge.release.snapshot import build_snapshot
 
     snap = build_snapshot(ws, demo_mixture_path(), order="language", instructions="en", actor=actor)
     result["stages"]["snapshot"] = snap
@@ -116,7 +116,7 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
     log(f"[7/{stages}] evaluate the base and the fine-tuned model on every test split")
     from lensforge.evaluate.api import evaluate
     from lensforge.finetune.api import resolve_base
-    from lensforge.instruct.snapshot import snapshot_dir
+    from lensforge.release.snapshot import snapshot_dir
 
     base_path, fmt = resolve_base(ws, "tiny", snapshot_dir(ws, snap["snapshot_id"]))
     base_eval = evaluate(ws, model=base_path, snapshot_id=snap["snapshot_id"], chat_format=fmt.name, actor=actor)

@@ -12,8 +12,8 @@ import polars as pl
 
 from lensforge.evaluate.api import evaluate
 from lensforge.instruct.api import generate_many
-from lensforge.instruct.snapshot import build_snapshot, snapshot_dir
 from lensforge.pipeline import demo_mixture_path
+from lensforge.release.snapshot import build_snapshot, snapshot_dir
 from lensforge.workspace import Workspace
 
 

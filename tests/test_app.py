@@ -22,7 +22,7 @@ import lensforge.app
 from lensforge.app import queries
 from lensforge.catalog.events import list_events
 from lensforge.curate.mappings import review
-from lensforge.instruct.snapshot import get_snapshot, list_snapshots, snapshot_dir
+from lensforge.release.snapshot import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import resolve_workspace
 
 MAIN = Path(lensforge.app.__file__).resolve().parent / "main.py"

@@ -16,7 +16,7 @@ from lensforge.evaluate import report as report_mod
 from lensforge.evaluate.api import compare, evaluate, get_eval, list_evals, write_report
 from lensforge.evaluate.backends import OpenAICompatibleBackend, TransformersBackend
 from lensforge.finetune.chat import FORMATS, TINY_SPECIAL_TOKENS
-from lensforge.instruct.snapshot import SNAPSHOT_SCHEMA, SYSTEM_PROMPT
+from lensforge.release.snapshot import SNAPSHOT_SCHEMA, SYSTEM_PROMPT
 
 SNAPSHOT_ID = "s0123456789abcde"
 SARCASM, HOSTILITY, XLSUM = "ar/ArSarcasm-v2", "hi/Hostility", "en/xlsum-mini"

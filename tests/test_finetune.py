@@ -73,7 +73,7 @@ def _demo_rows() -> list[tuple[str, str, str, str, str, str, str, str]]:
 
 
 def write_snapshot(ws) -> dict[str, int]:
-    """A snapshot folder and its catalog row, as lensforge.instruct.snapshot lays them out."""
+    """A snapshot folder and its catalog row, as lensforge.release.snapshot lays them out."""
     rnd = random.Random(7)
     records = []
     for ds, lang, task, split, sid, text, output, prefix in _demo_rows():

@@ -14,9 +14,9 @@ from clihelp import run_cli
 from lensforge.catalog.events import list_events
 from lensforge.errors import LensforgeError
 from lensforge.instruct.generate import generate_for, make_providers
-from lensforge.instruct.snapshot import build_snapshot, diff_snapshots, get_snapshot
 from lensforge.instruct.store import list_instructions, set_status
 from lensforge.pipeline import demo_mixture_path
+from lensforge.release.snapshot import build_snapshot, diff_snapshots, get_snapshot
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from lensforge.evaluate.backends import (
 )
 from lensforge.evaluate.extract import extract_label, join_labels, label_alternatives, split_labels, strip_prefix
 from lensforge.finetune.chat import FORMATS, ChatFormat, chat_format_for
-from lensforge.instruct.snapshot import get_snapshot
+from lensforge.release.snapshot import get_snapshot
 from lensforge.workspace import Workspace, atomic_path, write_text_atomic
 
 BACKENDS = ("transformers", "openai-compatible")

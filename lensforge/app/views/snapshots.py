@@ -11,9 +11,9 @@ import streamlit as st
 
 from lensforge.app.common import actor, flash, ingested_or_explain, run_page, shown_errors, table
 from lensforge.curate.mixture import load_plan, plan_summary
-from lensforge.instruct.publish import TOKEN_ENV, export_snapshot, publish_to_hub
-from lensforge.instruct.snapshot import ORDERS, build_snapshot, get_snapshot, list_snapshots
 from lensforge.pipeline import demo_mixture_path
+from lensforge.release.publish import TOKEN_ENV, export_snapshot, publish_to_hub
+from lensforge.release.snapshot import ORDERS, build_snapshot, get_snapshot, list_snapshots
 from lensforge.workspace import Workspace
 
 NO_TOKEN = (

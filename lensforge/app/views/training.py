@@ -16,7 +16,7 @@ import streamlit as st
 
 from lensforge.app import queries
 from lensforge.app.common import actor, flash, ingested_or_explain, run_page, shown_errors, table
-from lensforge.instruct.snapshot import list_snapshots
+from lensforge.release.snapshot import list_snapshots
 from lensforge.workspace import Workspace
 
 REFRESH_SECONDS = 2.0

@@ -154,7 +154,7 @@ def build_snapshot(
     actor: str,
 ) -> dict[str, Any]:
     """Build (or find) the snapshot of a mixture; refuses invalid versions and unreviewed mappings unless told."""
-    from lensforge.instruct.card import render_card
+    from lensforge.release.card import render_card
 
     if order not in ORDERS:
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")

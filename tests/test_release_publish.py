@@ -13,15 +13,15 @@ import yaml
 
 from lensforge.catalog.db import connect, transaction
 from lensforge.errors import LensforgeError
-from lensforge.instruct.card import render_card
-from lensforge.instruct.publish import (
+from lensforge.release.card import render_card
+from lensforge.release.publish import (
     export_snapshot,
     export_to_dir,
     publish_to_hub,
     record_dir_export,
     validate_repo_id,
 )
-from lensforge.instruct.snapshot import SNAPSHOT_SCHEMA
+from lensforge.release.snapshot import SNAPSHOT_SCHEMA
 
 FAKE_TOKEN = "hf_FakeTokenForTests0123456789abcdef"
 SHA = "91c54ad1727ee830252e457677f467be0bfd8a57"

@@ -1,0 +1,28 @@
+"""The `lensforge` command: one module per stage, each command a thin call into the stage's public API."""
+
+from __future__ import annotations
+
+import importlib
+
+from lensforge.cli.common import app, err_console
+from lensforge.errors import LensforgeError
+
+# One module per stage, imported in the order the stages run so `lensforge --help` lists them that way.
+STAGE_MODULES = ("catalog", "ingest", "curate", "instruct", "release", "finetune", "evaluate", "serve")
+for _name in STAGE_MODULES:
+    importlib.import_module(f"lensforge.cli.{_name}")
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: expected failures print one line and exit 1; bugs keep their traceback."""
+    try:
+        app(args=argv)
+    except LensforgeError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

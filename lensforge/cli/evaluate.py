@@ -1,0 +1,159 @@
+"""`lensforge evaluate`, `evals ...` and `report`: scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+
+from lensforge.cli.common import (
+    JsonOpt,
+    _actor,
+    _print_frame,
+    _print_json,
+    _ws,
+    app,
+    console,
+)
+from lensforge.errors import LensforgeError
+from lensforge.workspace import Workspace
+
+evals_app = typer.Typer(help="Evaluations: list, show, compare.", no_args_is_help=True)
+app.add_typer(evals_app, name="evals")
+
+
+def _resolve_eval_model(
+    ws: Workspace, model: str | None, adapter: str | None, snapshot: str
+) -> tuple[str, str | None, str | None, str | None]:
+    """(model path or name, adapter path, run id, chat format) from what the user typed."""
+    from lensforge.finetune.api import get_run, resolve_base
+    from lensforge.release.snapshot import snapshot_dir
+
+    run_id = None
+    if adapter and not Path(adapter).exists():
+        run = get_run(ws, adapter)  # a run id: its adapter, and its base unless --model says otherwise
+        run_id = run["run_id"]
+        adapter = str(ws.root / run["adapter_path"]) if run.get("adapter_path") else None
+        if adapter is None:
+            raise LensforgeError(f"run {run_id} has no adapter (status {run['status']})")
+        model = model or run["base_model"]
+    if not model:
+        raise LensforgeError("give --model (a base model, or tiny) or --adapter RUN")
+    if model == "tiny":
+        path, fmt = resolve_base(ws, "tiny", snapshot_dir(ws, snapshot))
+        return path, adapter, run_id, fmt.name
+    return model, adapter, run_id, None
+
+
+@app.command()
+def evaluate(
+    snapshot: Annotated[str, typer.Option("--snapshot", help="Snapshot id whose test splits are scored.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Base model: tiny, a local folder or a Hub name.")
+    ] = None,
+    adapter: Annotated[str | None, typer.Option("--adapter", help="A run id or an adapter folder.")] = None,
+    datasets: Annotated[list[str] | None, typer.Option("--datasets", help="Only these datasets (repeatable).")] = None,
+    backend: Annotated[str, typer.Option(help="transformers or openai-compatible.")] = "transformers",
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="The OpenAI-compatible server (vLLM, TGI).")
+    ] = None,
+    chat_format: Annotated[str | None, typer.Option("--chat-format", help="llama3, llama2, mistral or tiny.")] = None,
+    score_labels: Annotated[
+        bool, typer.Option("--score-labels", help="Score each label by log-probability (AUC).")
+    ] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N test rows per dataset.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Generation batch size.")] = 16,
+    as_json: JsonOpt = False,
+) -> None:
+    """Zero-shot evaluation on each dataset's test split with its first instruction."""
+    from lensforge.evaluate.api import evaluate as run_eval
+
+    ws = _ws()
+    if backend == "transformers":
+        model, adapter, run_id, fmt = _resolve_eval_model(ws, model, adapter, snapshot)
+    else:
+        run_id, fmt = None, None
+        if not model:
+            raise LensforgeError("give --model (the name the server serves)")
+    res = run_eval(
+        ws,
+        model=model,
+        snapshot_id=snapshot,
+        adapter=adapter,
+        run_id=run_id,
+        datasets=datasets,
+        backend=backend,
+        base_url=base_url,
+        chat_format=chat_format or fmt,
+        score_labels=score_labels,
+        batch_size=batch_size,
+        actor=_actor(),
+        limit_per_dataset=limit,
+    )
+    if as_json:
+        _print_json(res)
+        return
+    console.print(f"evaluation {res['eval_id']} {res['status']} in {res.get('wall_seconds', 0):.1f} s")
+    rows = [
+        {
+            "dataset": d["dataset_id"],
+            "metric": d["primary_metric"],
+            "score": round(d["primary_value"], 4) if d["primary_value"] is not None else None,
+            "n": d["n"],
+            "unparseable": d["unparseable"],
+            "sota": d.get("sota_value"),
+        }
+        for d in res["datasets"]
+    ]
+    _print_frame(pl.DataFrame(rows), title="scores")
+
+
+@evals_app.command("list")
+def evals_list(as_json: JsonOpt = False) -> None:
+    """Evaluations, newest first."""
+    from lensforge.evaluate.api import list_evals
+
+    df = list_evals(_ws())
+    df = df.with_columns([pl.col(c).cast(pl.String) for c in df.columns if df[c].dtype in (pl.Datetime, pl.Date)])
+    _print_json(df.to_dicts()) if as_json else _print_frame(df, title="evaluations")
+
+
+@evals_app.command("show")
+def evals_show(eval_id: Annotated[str, typer.Argument(help="Evaluation id.")], as_json: JsonOpt = False) -> None:
+    """An evaluation's scores per dataset."""
+    from lensforge.evaluate.api import get_eval
+
+    info = get_eval(_ws(), eval_id)
+    _print_json(info) if as_json else console.print_json(json.dumps(info, default=str, ensure_ascii=False))
+
+
+@evals_app.command("compare")
+def evals_compare(
+    a: Annotated[str, typer.Argument(help="Evaluation id (e.g. the base model's).")],
+    b: Annotated[str, typer.Argument(help="Evaluation id (e.g. the fine-tuned model's).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Two evaluations side by side per dataset."""
+    from lensforge.evaluate.api import compare
+
+    df = compare(_ws(), a, b)
+    _print_json(df.to_dicts()) if as_json else _print_frame(df, title=f"{a} vs {b}")
+
+
+@app.command()
+def report(
+    evals: Annotated[
+        list[str], typer.Argument(help="Evaluation ids to put side by side (e.g. base, then fine-tuned).")
+    ],
+    run: Annotated[str | None, typer.Option("--run", help="The run whose loss curve to include.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and report.html.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Markdown and HTML report: scores vs base vs SOTA, per language, unparseable rates, loss curve."""
+    from lensforge.evaluate.api import write_report
+
+    res = write_report(_ws(), evals=evals, run_id=run, out_dir=out_dir)
+    _print_json(res) if as_json else console.print(f"report written: {res.get('markdown')} and {res.get('html')}")
