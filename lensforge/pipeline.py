@@ -23,8 +23,19 @@ def demo_mixture_path() -> Path:
     return Path(str(resources.files("lensforge.demo").joinpath("mixture.toml")))
 
 
-def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Console | None = None) -> dict[str, Any]:
-    """Run the stages that exist so far on the demo collection and return what each produced."""
+def run_pipeline(
+    ws: Workspace,
+    *,
+    actor: str,
+    log: Log = print,
+    console: Console | None = None,
+    providers: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run the stages that exist so far on the demo collection and return what each produced.
+
+    `providers` names the instruction providers (e.g. ["offline"] on a machine with API keys but no network);
+    by default those with a key are used, else the offline one.
+    """
     from lensforge.ingest.api import ingest_many, ingest_targets
     from lensforge.ingest.run import IngestParams
 
@@ -77,10 +88,12 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
         f"test {plan['totals']['test']} rows from {len(plan['datasets'])} datasets"
     )
 
-    log(f"[4/{stages}] instructions (provider: offline unless API keys are set)")
     from lensforge.instruct.api import generate_many
+    from lensforge.instruct.generate import default_provider_names
 
-    gen = generate_many(ws, demo_ids, languages="both", actor=actor)
+    names = providers or default_provider_names()
+    log(f"[4/{stages}] instructions (provider: {', '.join(names)})")
+    gen = generate_many(ws, demo_ids, provider_names=names, languages="both", actor=actor)
     result["stages"]["instructions"] = {
         "providers": gen["providers"],
         "requests_sent": gen["requests_sent"],

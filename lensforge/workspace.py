@@ -117,6 +117,28 @@ def atomic_path(target: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def current_umask() -> int:
+    """The process umask (read by setting it and putting it back; there is no other way to read it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def seal(folder: Path) -> None:
+    """Make a finished output folder immutable by convention and shareable: files read-only, folders per umask.
+
+    Folders made with `tempfile.mkdtemp` are 0700 (unreadable to a team sharing a workspace); this gives every
+    folder the mode a plain `mkdir` would (0777 less the umask) and every file the read bits of 0666 less the
+    umask, without write bits. Folders stay writable so a rebuild can still replace the whole tree.
+    """
+    mask = current_umask()
+    folder = Path(folder)
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink():
+            continue
+        path.chmod((0o777 & ~mask) if path.is_dir() else (0o444 & ~mask))
+
+
 def write_text_atomic(target: Path, text: str) -> None:
     """Write a text file through a temporary name."""
     with atomic_path(target) as tmp:

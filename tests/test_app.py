@@ -471,7 +471,7 @@ def test_launch_runs_streamlit_on_localhost_with_the_workspace(monkeypatch, tmp_
     seen = {}
 
     class FakePopen:
-        def __init__(self, cmd, env):
+        def __init__(self, cmd, env, **_options):  # e.g. preexec_fn (the child dies with the app)
             seen["cmd"], seen["env"] = cmd, env
 
         def wait(self):

@@ -24,6 +24,7 @@ from lensforge.finetune import api
 from lensforge.finetune.chat import FORMATS, TINY_SPECIAL_TOKENS, chat_format_for
 from lensforge.finetune.config import OPTIMIZERS, load_presets, parse_overrides, resolve_config
 from lensforge.finetune.data import IGNORE, encode_rows, pack, resolve_base
+from lensforge.release.verify import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "lensforge" / "demo" / "data"
@@ -105,8 +106,10 @@ def write_snapshot(ws) -> dict[str, int]:
         part = frame.filter(pl.col("split") == split)
         part.write_parquet(target / "data" / f"{split}.parquet")
         counts[split] = part.height
-    manifest = {"snapshot_id": SNAPSHOT_ID, "rows": counts}
     (target / "README.md").write_text("# test snapshot\n", encoding="utf-8")
+    # The file hashes finetune re-checks before training (`lensforge snapshot verify`).
+    outputs = {p.relative_to(target).as_posix(): file_sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
+    manifest = {"snapshot_id": SNAPSHOT_ID, "rows": counts, "outputs": outputs}
     (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with transaction(ws) as con:
         con.execute(

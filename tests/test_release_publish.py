@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import time
 from pathlib import Path
@@ -21,11 +23,12 @@ from lensforge.release.publish import (
     record_dir_export,
     validate_repo_id,
 )
+from lensforge.release.schema import lensforge_split
 from lensforge.release.snapshot import SNAPSHOT_SCHEMA
+from lensforge.release.verify import snapshot_id_of
 
 FAKE_TOKEN = "hf_FakeTokenForTests0123456789abcdef"
 SHA = "91c54ad1727ee830252e457677f467be0bfd8a57"
-SID = "s0123456789abcde"
 SYSTEM = "You are a social media expert providing accurate analysis and insights."
 DATASETS: list[dict[str, Any]] = [
     {
@@ -144,26 +147,41 @@ def _manifest(counts: dict[str, int]) -> dict[str, Any]:
             for n, d in enumerate(DATASETS)
         ],
     }
-    return {"snapshot_id": SID, "inputs": inputs, "outputs": {}, "rows": counts}
+    return {"inputs": inputs, "rows": counts}
 
 
 TITLE = 'lensforge snapshot: "llamalens-ar-en-hi" #1'
+
+
+def _snapshot_files() -> tuple[str, dict[str, bytes], dict[str, Any], dict[str, int]]:
+    """The files of the hand-built snapshot, its manifest (outputs hashed) and its content-addressed id."""
+    files, counts = {}, {}
+    for split in ("train", "dev", "test"):
+        frame = _rows(split)
+        buf = io.BytesIO()
+        frame.write_parquet(buf)
+        files[f"data/{split}.parquet"] = buf.getvalue()
+        counts[split] = frame.height
+    building = _manifest(counts)
+    files["README.md"] = render_card(building, DATASETS, title=TITLE, summary={"rows": counts}).encode("utf-8")
+    outputs = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}
+    sid = snapshot_id_of(building["inputs"], outputs)
+    return sid, files, {**building, "snapshot_id": sid, "outputs": outputs}, counts
+
+
+SID, FILES, MANIFEST, COUNTS = _snapshot_files()
 
 
 @pytest.fixture
 def snapshot(ws) -> dict[str, Any]:
     """A small hand-built snapshot folder (ar, en, hi rows with messages) with its catalog row."""
     folder = ws.ensure().snapshots_dir / SID
-    (folder / "data").mkdir(parents=True)
-    counts = {}
-    for split in ("train", "dev", "test"):
-        frame = _rows(split)
-        frame.write_parquet(folder / "data" / f"{split}.parquet")
-        counts[split] = frame.height
-    manifest = _manifest(counts)
+    for rel, data in FILES.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    manifest, counts = MANIFEST, dict(COUNTS)
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    card = render_card(manifest, DATASETS, title=TITLE, summary={"rows": counts})
-    (folder / "README.md").write_text(card, encoding="utf-8")
+    card = FILES["README.md"].decode("utf-8")
     with transaction(ws) as con:
         con.execute(
             "INSERT INTO snapshots (snapshot_id, created_by, mixture, path, manifest, rows_train, rows_dev, rows_test) "
@@ -267,11 +285,16 @@ def test_card_front_matter_names_licences_languages_tasks_and_splits(snapshot):
     assert meta["configs"] == [
         {
             "config_name": "default",
-            "data_files": [{"split": s, "path": f"data/{s}.parquet"} for s in ("train", "dev", "test")],
+            # The Hub's split names (dev rows published as `validation`), lensforge's file names.
+            "data_files": [
+                {"split": hub, "path": f"data/{s}.parquet"}
+                for s, hub in (("train", "train"), ("dev", "validation"), ("test", "test"))
+            ],
         }
     ]
     splits = {s["name"]: s["num_examples"] for s in meta["dataset_info"]["splits"]}
-    assert splits == snapshot["counts"] == {"train": 5, "dev": 2, "test": 3}
+    assert splits == {"train": 5, "validation": 2, "test": 3}
+    assert snapshot["counts"] == {"train": 5, "dev": 2, "test": 3}
     features = {f["name"]: f for f in meta["dataset_info"]["features"]}
     assert features["messages"]["list"] == [{"name": "role", "dtype": "string"}, {"name": "content", "dtype": "string"}]
     assert all(features[c]["dtype"] == "string" for c in ("id", "instruction", "input", "output"))
@@ -309,8 +332,8 @@ def test_export_loads_with_datasets(snapshot, tmp_path):
         "manifest.json",
     ]
     ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))
-    assert set(ds) == {"train", "dev", "test"}  # a split named `dev` is accepted as is
-    assert {s: ds[s].num_rows for s in ds} == snapshot["counts"]
+    assert set(ds) == {"train", "validation", "test"}  # dev rows are published under the Hub's name
+    assert {lensforge_split(s): ds[s].num_rows for s in ds} == snapshot["counts"]
     message = datasets.List({"role": datasets.Value("string"), "content": datasets.Value("string")})
     expected = {c: datasets.Value("string") for c in SNAPSHOT_SCHEMA if c != "messages"} | {"messages": message}
     assert ds["train"].features == datasets.Features(expected)

@@ -16,6 +16,7 @@ from lensforge.errors import LensforgeError
 from lensforge.instruct.generate import generate_for, make_providers
 from lensforge.instruct.store import list_instructions, set_status
 from lensforge.pipeline import demo_mixture_path
+from lensforge.release.schema import lensforge_split
 from lensforge.release.snapshot import build_snapshot, diff_snapshots, get_snapshot
 
 
@@ -109,7 +110,7 @@ def test_export_loads_with_datasets(ready, capsys, tmp_path):
     cli = run_cli(capsys, "-w", str(ready.root), "publish", res["snapshot_id"], "--to-dir", str(out), "--json")
     assert cli.code == 0, cli.err
     loaded = datasets.load_dataset(str(out))
-    assert set(loaded.keys()) == {"train", "dev", "test"}
+    assert set(loaded.keys()) == {"train", "validation", "test"}  # the dev rows are published as `validation`
     assert loaded["train"].num_rows == res["rows"]["train"] and loaded["test"].num_rows == res["rows"]["test"]
     assert loaded["train"].features["messages"].feature["role"].dtype == "string"
     assert loaded["train"][0]["messages"][2]["role"] == "assistant"
@@ -166,7 +167,7 @@ def test_real_datasets_snapshot_loads_and_rebuilds_to_the_same_id(real_ws_copy, 
     out = tmp_path / "real_export"
     assert run_cli(capsys, "-w", root, "publish", first["snapshot_id"], "--to-dir", str(out)).code == 0
     loaded = datasets.load_dataset(str(out))
-    assert {k: v.num_rows for k, v in loaded.items()} == first["rows"]
+    assert {lensforge_split(k): v.num_rows for k, v in loaded.items()} == first["rows"]
     test = loaded["test"].to_polars()
     assert set(test["dataset"].unique()) == {
         "ar/ArSarcasm-v2@v2",

@@ -42,6 +42,10 @@ def instruct_generate(
     languages: Annotated[str, typer.Option("--languages", help="en, native or both.")] = "both",
     batch: Annotated[bool, typer.Option("--batch", help="Send through the providers' batch APIs (resumable).")] = False,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 4,
+    replace_stale: Annotated[
+        bool,
+        typer.Option("--replace-stale", help="Disable instructions written for an outdated label space, then top up."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate N validated instructions per dataset (English and native language)."""
@@ -65,9 +69,12 @@ def instruct_generate(
         concurrency=concurrency,
         actor=_actor(),
         console=None if as_json else console,
+        replace_stale=replace_stale,
     )
     if as_json:
         _print_json(result)
+    elif result["disabled_stale"]:
+        console.print(f"disabled {len(result['disabled_stale'])} instruction(s) written for an outdated label space")
 
 
 @instruct_app.command("list")
@@ -113,11 +120,11 @@ def instruct_edit(
     text: Annotated[str, typer.Option("--text", help="The new text.")],
     reason: ReasonOpt = None,
 ) -> None:
-    """Edit an instruction's text (the old text stays in the audit log)."""
+    """Edit an instruction: the new text gets a new id, the old instruction is disabled and linked to it."""
     from lensforge.instruct.store import edit_instruction
 
     res = edit_instruction(_ws(), iid, text, actor=_actor(), reason=reason or "")
-    console.print(f"{res['instruction_id']} edited")
+    console.print(f"{iid} edited: new instruction {res['instruction_id']} replaces it (the old one is disabled)")
 
 
 @instruct_app.command("disable")

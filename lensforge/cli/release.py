@@ -21,7 +21,7 @@ from lensforge.cli.common import (
 from lensforge.errors import LensforgeError
 
 snapshot_app = typer.Typer(
-    help="Immutable snapshots built from a mixture: build, list, show, diff.", no_args_is_help=True
+    help="Immutable snapshots built from a mixture: build, verify, list, show, diff.", no_args_is_help=True
 )
 app.add_typer(snapshot_app, name="snapshot")
 
@@ -38,26 +38,64 @@ def snapshot_build(
     allow_invalid: Annotated[
         str | None, typer.Option("--allow-invalid", help="REASON to use versions that failed validation.")
     ] = None,
+    allow_excluded: Annotated[
+        str | None, typer.Option("--allow-excluded", help="REASON to use excluded or superseded datasets (recorded).")
+    ] = None,
+    on_cross_leak: Annotated[
+        str,
+        typer.Option(
+            "--on-cross-leak",
+            help="drop: remove train/dev rows equal to another dataset's held-out rows (listed); refuse: stop.",
+        ),
+    ] = "drop",
     as_json: JsonOpt = False,
 ) -> None:
-    """Build an immutable snapshot (Parquet per split, dataset card, manifest)."""
+    """Build an immutable snapshot (Parquet per split, dataset card, Croissant, licences, manifest)."""
+    from lensforge.progress import progress_bar, step_callback
     from lensforge.release.snapshot import build_snapshot
 
-    res = build_snapshot(
-        _ws(),
-        mixture,
-        order=order,
-        instructions=instructions,
-        seed=seed,
-        allow_proposed=allow_proposed,
-        allow_invalid=allow_invalid,
-        actor=_actor(),
-    )
+    bars = progress_bar(None if as_json else console)
+    with bars:
+        res = build_snapshot(
+            _ws(),
+            mixture,
+            order=order,
+            instructions=instructions,
+            seed=seed,
+            allow_proposed=allow_proposed,
+            allow_invalid=allow_invalid,
+            allow_excluded=allow_excluded,
+            on_cross_leak=on_cross_leak,
+            actor=_actor(),
+            progress=step_callback(bars),
+        )
+    if as_json:
+        _print_json(res)
+        return
+    verb = "built" if res["status"] == "new" else "already built (unchanged)"
+    console.print(f"snapshot {res['snapshot_id']} {verb}: {res['rows']} at {res['path']}")
+    removed = res.get("cross_leak_removed") or {}
+    if any(removed.values()):
+        console.print(
+            f"cross-dataset leakage: removed {removed.get('train', 0):,} train and {removed.get('dev', 0):,} dev rows "
+            "equal to another dataset's held-out rows (listed in cross_leakage.parquet)"
+        )
+
+
+@snapshot_app.command("verify")
+def snapshot_verify(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id.")], as_json: JsonOpt = False) -> None:
+    """Re-hash every file of a snapshot against its manifest; exits 1 when anything changed."""
+    from lensforge.release.snapshot import verify_snapshot
+
+    res = verify_snapshot(_ws(), snapshot_id)
     if as_json:
         _print_json(res)
     else:
-        verb = "built" if res["status"] == "new" else "already built (unchanged)"
-        console.print(f"snapshot {res['snapshot_id']} {verb}: {res['rows']} at {res['path']}")
+        _print_frame(pl.DataFrame(res["files"]).select("path", "status", "expected"), title=f"{snapshot_id} files")
+    if not res["ok"]:
+        raise LensforgeError(f"snapshot {snapshot_id} does not match its manifest: " + "; ".join(res["problems"]))
+    if not as_json:
+        console.print(f"snapshot {snapshot_id}: all {len(res['files'])} files match the manifest")
 
 
 @snapshot_app.command("list")
@@ -83,6 +121,13 @@ def snapshot_show(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id."
     console.print(
         f"order {m['inputs']['order']}, instructions {m['inputs']['instructions']}, seed {m['inputs']['seed']}"
     )
+    leak = m.get("cross_leakage")
+    if leak:
+        removed = leak.get("removed") or {}
+        console.print(
+            f"cross-dataset leakage ({leak.get('policy')}): {removed.get('train', 0):,} train and "
+            f"{removed.get('dev', 0):,} dev rows removed, {len(leak.get('pairs') or [])} dataset pair(s)"
+        )
     _print_frame(
         pl.DataFrame(
             [

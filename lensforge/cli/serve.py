@@ -35,6 +35,13 @@ def app_command(
 
 @app.command()
 def pipeline(
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--provider",
+            help="Instruction provider(s): openai, anthropic, offline (default: those with an API key, else offline).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every stage end to end on the embedded demo corpus."""
@@ -43,6 +50,7 @@ def pipeline(
     result = run_pipeline(
         state.workspace,
         actor=_actor(),
+        providers=provider,
         log=err_console.print if as_json else console.print,
         console=None if as_json else console,
     )

@@ -16,6 +16,7 @@ from it would hold (per language, task and dataset) and what the caps remove, be
     version = "vaa8dba1d1bb6d7e"            # optional ingested version (default: current)
     train_cap = 5000                        # optional per-dataset caps
     allow_invalid = "reason"                # optional: use a version that failed validation
+    allow_excluded = "reason"               # optional: use an excluded or superseded dataset (recorded)
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class DatasetChoice(_Strict):
     dev_cap: int | None = Field(default=None, ge=0)
     test_cap: int | None = Field(default=None, ge=0)
     allow_invalid: str | None = None
+    allow_excluded: str | None = None
 
 
 class MixturePlan(_Strict):
@@ -109,12 +111,18 @@ class CuratedDataset:
     rejected_rows: int
     cap_reports: dict[str, CapReport] = field(default_factory=dict)
     before: dict[str, int] = field(default_factory=dict)
+    label_space: list[str] = field(default_factory=list)  # canonical labels of the mapping used (none: generation)
 
 
-def resolve_plan(ws: Workspace, plan: MixturePlan, *, allow_invalid: str | None = None) -> list[PlannedDataset]:
+def resolve_plan(
+    ws: Workspace, plan: MixturePlan, *, allow_invalid: str | None = None, allow_excluded: str | None = None
+) -> list[PlannedDataset]:
     """Datasets and versions the plan names; unknown names or versions are errors, nothing is changed.
 
     `allow_invalid` (a reason) admits versions that failed validation, for every dataset of the plan.
+    An excluded or superseded dataset is refused unless the plan (`allow_excluded`) or the caller gives a reason:
+    a curator excluded it for a cause (an older release of another set, not in the paper's mixture), and a
+    mixture that takes it anyway must say why.
     """
     choices: dict[str, tuple[DatasetChoice, bool]] = {}  # dataset -> (choice, named explicitly)
     if plan.select is not None:
@@ -152,8 +160,13 @@ def resolve_plan(ws: Workspace, plan: MixturePlan, *, allow_invalid: str | None 
                     )
                 version_id = current["version_id"][0]
             out.append((did, entry, version_id, choice))
-    planned = []
+    planned, excluded = [], []
     for did, entry, version_id, choice in out:
+        if allow_excluded and not choice.allow_excluded and is_excluded(entry):
+            choice = choice.model_copy(update={"allow_excluded": allow_excluded})
+        if is_excluded(entry) and not (choice.allow_excluded or "").strip():
+            excluded.append(f"{did} ({exclusion_text(entry)})")
+            continue
         version = get_version(ws, version_id)
         if allow_invalid and not choice.allow_invalid and not version["valid"]:
             choice = choice.model_copy(update={"allow_invalid": allow_invalid})
@@ -168,13 +181,41 @@ def resolve_plan(ws: Workspace, plan: MixturePlan, *, allow_invalid: str | None 
             "test": _cap(choice.test_cap, plan.caps.test),
         }
         planned.append(PlannedDataset(did, entry, version, choice, caps))
+    if excluded:
+        raise LensforgeError(
+            f"mixture {plan.name!r} holds excluded datasets: {'; '.join(excluded)}",
+            hint='remove them, or give a reason: allow_excluded = "..." for the dataset in the mixture, '
+            "or --allow-excluded REASON",
+        )
     if not planned:
         raise LensforgeError(f"mixture {plan.name!r} selects no ingested dataset")
     return sorted(planned, key=lambda p: (p.entry.language, p.dataset_id))
 
 
+def is_excluded(entry: DatasetEntry) -> bool:
+    """Excluded by a curator or by the registry, or superseded by a newer release."""
+    return entry.status == "excluded" or bool(entry.superseded_by)
+
+
+def exclusion_text(entry: DatasetEntry) -> str:
+    if entry.superseded_by:
+        return f"superseded by {entry.superseded_by}"
+    return f"excluded: {entry.exclusion_reason}" if entry.exclusion_reason else "excluded"
+
+
 # What later stages need of an ingested row (the rest stays in the version's Parquet files).
-CURATED_COLUMNS = ["sample_id", "dataset", "language", "task", "split", "text", "text_pair", "label_raw", "target"]
+CURATED_COLUMNS = [
+    "sample_id",
+    "dataset",
+    "language",
+    "task",
+    "split",
+    "text",
+    "text_pair",
+    "text_key",
+    "label_raw",
+    "target",
+]
 
 
 def _cap(specific: int | None, default: int) -> int | None:
@@ -207,6 +248,7 @@ def curate_dataset(
         rejected,
         reports,
         before,
+        sorted({c for c in eff.mapping.values() if c}) if planned.entry.task_type != "generation" else [],
     )
 
 

@@ -36,12 +36,11 @@ from lensforge.evaluate.backends import (
 )
 from lensforge.evaluate.extract import extract_label, join_labels, label_alternatives, split_labels, strip_prefix
 from lensforge.finetune.chat import FORMATS, ChatFormat, chat_format_for
-from lensforge.release.snapshot import get_snapshot
+from lensforge.release.snapshot import dataset_facts, get_snapshot
 from lensforge.workspace import Workspace, atomic_path, write_text_atomic
 
 BACKENDS = ("transformers", "openai-compatible")
 TASK_TYPES = ("classification", "pair_classification", "multilabel", "generation")
-_CARD_LINE = re.compile(r"^- \*\*(?P<id>.+?)\*\* \((?P<type>[a-z_]+)\):", re.M)
 _SENTENCE_END = re.compile(r"[.।](?=\s|$)")
 
 PREDICTION_SCHEMA = {
@@ -103,17 +102,10 @@ def _snapshot_frames(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     return test, pl.concat(parts)
 
 
-def _card_task_types(root: Path) -> dict[str, str]:
-    card = root / "README.md"
-    if not card.is_file():
-        return {}
-    return {m["id"]: m["type"] for m in _CARD_LINE.finditer(card.read_text(encoding="utf-8"))}
-
-
 def _infer_task_type(rows: pl.DataFrame) -> str:
-    """For a dataset neither the catalog nor the card describes: from the answers' shape."""
-    first = rows["messages"][0] if rows.height else None
-    answer = next((m["content"] for m in (first or []) if m["role"] == "assistant"), "")
+    """For a dataset neither the catalog nor the manifest describes: from the answers' shape."""
+    first = rows["messages"][0].to_list() if rows.height else []  # one row's messages (a Series in Polars 2)
+    answer = next((m["content"] for m in first if m["role"] == "assistant"), "")
     if answer.startswith("Summary:"):
         return "generation"
     if rows["output"].str.contains(", ").any():
@@ -197,7 +189,7 @@ def _plan(
     if not order:
         raise LensforgeError("the snapshot has no test rows to evaluate")
     info, registry = _catalog_info(ws, order)
-    card_types = _card_task_types(root)
+    facts = dataset_facts(manifest)  # task types as the snapshot recorded them (no card prose to parse)
     native_file = ws.root / "native_labels.yaml"
     plans = []
     for did in order:
@@ -205,7 +197,7 @@ def _plan(
         if limit is not None:
             rows = rows.head(max(0, int(limit)))
         cat = info.get(did, {})
-        task_type = cat.get("task_type") or card_types.get(did) or _infer_task_type(rows)
+        task_type = cat.get("task_type") or facts.get(did, {}).get("task_type") or _infer_task_type(rows)
         if task_type not in TASK_TYPES:
             task_type = _infer_task_type(rows)
         task = cat.get("task") or str(rows["task"][0])

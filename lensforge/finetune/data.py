@@ -20,6 +20,8 @@ import polars as pl
 
 from lensforge.errors import LensforgeError
 from lensforge.finetune.chat import FORMATS, ChatFormat, chat_format_for
+from lensforge.release.schema import hub_split
+from lensforge.release.verify import require_intact
 from lensforge.workspace import Workspace, atomic_path
 
 IGNORE = -100
@@ -64,6 +66,7 @@ def resolve_snapshot(ws: Workspace, snapshot: str) -> SnapshotSource:
             hint="see `lensforge snapshot list`, or give a Hub snapshot as REPO@REVISION",
         ) from None
     path = ws.root / row["path"]
+    require_intact(path, row["manifest"], name=snapshot)  # never train on files that no longer match the manifest
     _check_folder(path, snapshot)
     return SnapshotSource(snapshot_id=snapshot, path=path)
 
@@ -94,9 +97,10 @@ def _hub_snapshot(ws: Workspace, ref: str) -> SnapshotSource:
             loaded = datasets.load_dataset(repo, revision=sha)  # the commit, not the (movable) revision name
             with atomic_path(folder) as staged:  # all splits or none in the cache
                 (staged / "data").mkdir(parents=True)
-                for split in SPLITS:
-                    if split in loaded:
-                        loaded[split].to_parquet(str(staged / "data" / f"{split}.parquet"))
+                for split in SPLITS:  # published as train/validation/test (older snapshots: dev)
+                    name = next((n for n in (hub_split(split), split) if n in loaded), None)
+                    if name is not None:
+                        loaded[name].to_parquet(str(staged / "data" / f"{split}.parquet"))
                 try:
                     manifest = hf_hub_download(repo, "manifest.json", repo_type="dataset", revision=sha)
                     (staged / "manifest.json").write_bytes(Path(manifest).read_bytes())

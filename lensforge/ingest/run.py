@@ -30,7 +30,7 @@ from lensforge.ingest.schema import SPLITS, conform
 from lensforge.ingest.sources import load_hub_splits, resolve_source
 from lensforge.ingest.splits import assign_splits
 from lensforge.ingest.versions import file_sha256, make_version_id, version_dir
-from lensforge.workspace import Workspace
+from lensforge.workspace import Workspace, seal
 
 OnStep = Callable[[str], None]
 # zstd level 1: measured 2.7x faster to write than the default level at ~the same size for short texts.
@@ -391,6 +391,7 @@ def _write_version_dir(
         )
         if out_dir.exists():
             shutil.rmtree(out_dir)
+        seal(tmp)  # read-only files, a folder the team can read (mkdtemp makes it 0700)
         os.replace(tmp, out_dir)
     finally:
         if tmp.exists():

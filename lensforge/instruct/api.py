@@ -7,10 +7,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lensforge.catalog.datasets import resolve
+from lensforge.catalog.datasets import entry_from_catalog, resolve
 from lensforge.catalog.db import connect
 from lensforge.errors import LensforgeError
-from lensforge.instruct.generate import DEFAULT_N, generate_for, make_providers
+from lensforge.instruct.generate import DEFAULT_N, dataset_labels, generate_for, make_providers
+from lensforge.instruct.store import disable_stale
 from lensforge.progress import progress_bar
 from lensforge.workspace import Workspace
 
@@ -45,10 +46,23 @@ def generate_many(
     concurrency: int = 4,
     actor: str = "auto",
     console: Console | None = None,
+    replace_stale: bool = False,
 ) -> dict[str, Any]:
-    """Instructions for many datasets with a progress bar; one dataset's failure stops with its name."""
+    """Instructions for many datasets with a progress bar; one dataset's failure stops with its name.
+
+    `replace_stale` first disables the instructions written for a label space the approved mapping no longer
+    gives (what a snapshot build refuses), so the sets are topped up with instructions naming today's labels.
+    """
     targets = generation_targets(ws, names, all_)
     providers = make_providers(provider_names, models)
+    stale: list[str] = []
+    if replace_stale:
+        for did in targets:
+            with connect(ws, read_only=True) as con:
+                entry = entry_from_catalog(con, did)
+            stale += disable_stale(
+                ws, did, dataset_labels(ws, did, entry), actor=actor, reason="label space changed (--replace-stale)"
+            )
     if batch:
         from lensforge.instruct.prefetch import prefetch_with_batches
 
@@ -84,4 +98,5 @@ def generate_many(
         "outcomes": outcomes,
         "requests_sent": sum(o["requests_sent"] for o in outcomes),
         "cache_hits": sum(o["cache_hits"] for o in outcomes),
+        "disabled_stale": stale,
     }

@@ -9,6 +9,7 @@ with their reason, and top-up requests run until N are valid or the retry budget
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -282,7 +283,7 @@ def generate_for(
                         outcome.accepted.append(record)
                     else:
                         outcome.rejected.append({**record, "reason": check.reason})
-        _store(ws, outcome, existing_count=len(existing), complete=len(accepted_texts) >= n)
+        _store(ws, outcome, existing_count=len(existing), complete=len(accepted_texts) >= n, label_space=labels)
         if len(accepted_texts) < n:
             reasons = sorted({r["reason"].split(":")[0] for r in outcome.rejected}) or ["too few returned"]
             raise LensforgeError(
@@ -294,8 +295,11 @@ def generate_for(
     return outcomes
 
 
-def _store(ws: Workspace, outcome: Outcome, *, existing_count: int, complete: bool) -> None:
-    """Rejects are always kept; accepted instructions only when the set is complete (nothing half-written)."""
+def _store(ws: Workspace, outcome: Outcome, *, existing_count: int, complete: bool, label_space: list[str]) -> None:
+    """Rejects are always kept; accepted instructions only when the set is complete (nothing half-written).
+
+    Each instruction records the label space it was written for, so a snapshot can refuse it after a relabel.
+    """
     with transaction(ws) as con:
         for r in outcome.rejected:
             con.execute(
@@ -316,7 +320,7 @@ def _store(ws: Workspace, outcome: Outcome, *, existing_count: int, complete: bo
         for pos, r in enumerate(outcome.accepted, start=existing_count):
             con.execute(
                 "INSERT INTO instructions (instruction_id, dataset_id, language, position, text, provider, model, "
-                "prompt_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active') ON CONFLICT DO NOTHING",
+                "prompt_id, status, label_space) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT DO NOTHING",
                 [
                     instruction_id(outcome.dataset_id, outcome.language, r["text"]),
                     outcome.dataset_id,
@@ -326,6 +330,7 @@ def _store(ws: Workspace, outcome: Outcome, *, existing_count: int, complete: bo
                     r["provider"],
                     r["model"],
                     r["prompt_id"],
+                    json.dumps(sorted(label_space), ensure_ascii=False),
                 ],
             )
         if outcome.accepted:

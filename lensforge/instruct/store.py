@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import polars as pl
@@ -15,7 +16,8 @@ from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
 
 COLUMNS = (
-    "instruction_id, dataset_id, language, position, text, provider, model, prompt_id, created_at, status, edited_by"
+    "instruction_id, dataset_id, language, position, text, provider, model, prompt_id, created_at, status, edited_by, "
+    "label_space, replaces"
 )
 
 
@@ -47,14 +49,20 @@ def list_instructions(
 
 
 def active_texts(ws: Workspace, dataset_id: str, language: str) -> list[dict[str, Any]]:
-    """Active instructions of one dataset and language, in position order (the first is the test prompt)."""
+    """Active instructions of one dataset and language, in position order (the first is the test prompt).
+
+    `label_space` is the canonical label list the instruction was written for (None: not recorded).
+    """
     with connect(ws, read_only=True) as con:
-        return query_frame(
+        rows = query_frame(
             con,
-            "SELECT instruction_id, text, position FROM instructions WHERE dataset_id = ? AND language = ? "
-            "AND status = 'active' ORDER BY position",
+            "SELECT instruction_id, text, position, label_space FROM instructions WHERE dataset_id = ? "
+            "AND language = ? AND status = 'active' ORDER BY position, instruction_id",
             [dataset_id, language],
         ).to_dicts()
+    for row in rows:
+        row["label_space"] = None if row["label_space"] is None else sorted(json.loads(row["label_space"]))
+    return rows
 
 
 def show_instruction(ws: Workspace, iid: str) -> dict[str, Any]:
@@ -63,35 +71,89 @@ def show_instruction(ws: Workspace, iid: str) -> dict[str, Any]:
         if df.height == 0:
             raise LensforgeError(f"no instruction {iid!r}", hint="see `lensforge instruct list`")
         info = df.to_dicts()[0]
+        # An edited copy shows the history of the instruction it replaces too (the edit event is on the old id).
         history = query_frame(
             con,
-            "SELECT ts, actor, kind, payload FROM events WHERE subject = ? ORDER BY event_id",
-            [iid],
+            "SELECT ts, actor, kind, subject, payload FROM events WHERE subject IN (?, ?) ORDER BY event_id",
+            [iid, info["replaces"] or iid],
         ).to_dicts()
+        replaced_by = fetch_one(con, "SELECT instruction_id FROM instructions WHERE replaces = ?", [iid])
+    info["replaced_by"] = replaced_by[0] if replaced_by else None
     info["created_at"] = str(info["created_at"])
+    info["label_space"] = None if info["label_space"] is None else json.loads(info["label_space"])
     info["history"] = [{**h, "ts": str(h["ts"])} for h in history]
     return info
 
 
 def edit_instruction(ws: Workspace, iid: str, text: str, *, actor: str, reason: str) -> dict[str, Any]:
-    """Replace an instruction's text; the old text stays in the audit log."""
+    """Replace an instruction by an edited copy: a new id for the new text, the old one disabled and linked.
+
+    An instruction id pins its text (a snapshot manifest lists the ids it used), so an edit never rewrites a row:
+    the new instruction takes the old one's place (same dataset, language, position, label space) and records
+    which one it `replaces`; the old one is disabled. One `instruct.edit` event holds both ids and the reason.
+    """
     text = " ".join(text.split())
     if not text:
         raise LensforgeError("the new instruction text is empty")
     if not (reason and reason.strip()):
         raise LensforgeError("editing an instruction needs a --reason")
     with transaction(ws) as con:
-        row = fetch_one(con, "SELECT text, status FROM instructions WHERE instruction_id = ?", [iid])
+        row = fetch_one(
+            con,
+            "SELECT dataset_id, language, position, text, status, prompt_id, label_space FROM instructions "
+            "WHERE instruction_id = ?",
+            [iid],
+        )
         if row is None:
             raise LensforgeError(f"no instruction {iid!r}")
+        did, language, position, old_text, status, prompt_id, label_space = row
+        new_id = instruction_id(did, language, text)
+        if fetch_one(con, "SELECT 1 FROM instructions WHERE instruction_id = ?", [new_id]) is not None:
+            raise LensforgeError(
+                f"{did} already has an instruction with this text ({new_id})",
+                hint=f"enable it with `lensforge instruct enable {new_id}` instead",
+            )
         con.execute(
-            "UPDATE instructions SET text = ?, edited_by = ?, edited_at = current_timestamp WHERE instruction_id = ?",
-            [text, actor, iid],
+            "INSERT INTO instructions (instruction_id, dataset_id, language, position, text, provider, model, "
+            "prompt_id, status, edited_by, edited_at, label_space, replaces) "
+            "VALUES (?, ?, ?, ?, ?, 'user', 'edit', ?, ?, ?, current_timestamp, ?, ?)",
+            [new_id, did, language, position, text, prompt_id, status, actor, label_space, iid],
         )
+        _set(con, iid, "disabled", actor)
         record_event(
-            con, actor=actor, kind="instruct.edit", subject=iid, payload={"from": row[0], "to": text, "reason": reason}
+            con,
+            actor=actor,
+            kind="instruct.edit",
+            subject=iid,
+            payload={"from": old_text, "to": text, "reason": reason, "new_instruction_id": new_id},
         )
-    return {"instruction_id": iid, "from": row[0], "to": text}
+    return {"instruction_id": new_id, "replaces": iid, "from": old_text, "to": text}
+
+
+def disable_stale(ws: Workspace, dataset_id: str, label_space: list[str], *, actor: str, reason: str) -> list[str]:
+    """Disable the active instructions of a dataset written for another label space (one event each).
+
+    What `instruct generate --replace-stale` runs first, so generation then tops the set up for the labels the
+    approved mapping gives now. Instructions with no recorded label space are left alone.
+    """
+    wanted = sorted(label_space)
+    with transaction(ws) as con:
+        rows = con.execute(
+            "SELECT instruction_id, label_space FROM instructions WHERE dataset_id = ? AND status = 'active' "
+            "AND label_space IS NOT NULL ORDER BY language, position",
+            [dataset_id],
+        ).fetchall()
+        stale = [i for i, space in rows if sorted(json.loads(space)) != wanted]
+        for iid in stale:
+            _set(con, iid, "disabled", actor)
+            record_event(
+                con,
+                actor=actor,
+                kind="instruct.disable",
+                subject=iid,
+                payload={"from": "active", "to": "disabled", "reason": reason, "label_space": wanted},
+            )
+    return stale
 
 
 def set_status(ws: Workspace, iid: str, status: str, *, actor: str, reason: str) -> dict[str, Any]:
@@ -104,13 +166,17 @@ def set_status(ws: Workspace, iid: str, status: str, *, actor: str, reason: str)
         row = fetch_one(con, "SELECT status FROM instructions WHERE instruction_id = ?", [iid])
         if row is None:
             raise LensforgeError(f"no instruction {iid!r}")
-        con.execute(
-            "UPDATE instructions SET status = ?, edited_by = ?, edited_at = current_timestamp WHERE instruction_id = ?",
-            [status, actor, iid],
-        )
+        _set(con, iid, status, actor)
         kind = "instruct.disable" if status == "disabled" else "instruct.enable"
         record_event(con, actor=actor, kind=kind, subject=iid, payload={"from": row[0], "to": status, "reason": reason})
     return {"instruction_id": iid, "from": row[0], "to": status}
+
+
+def _set(con: Any, iid: str, status: str, actor: str) -> None:
+    con.execute(
+        "UPDATE instructions SET status = ?, edited_by = ?, edited_at = current_timestamp WHERE instruction_id = ?",
+        [status, actor, iid],
+    )
 
 
 def rejects(ws: Workspace, ref: str | None = None) -> pl.DataFrame:

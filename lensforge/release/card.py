@@ -1,9 +1,12 @@
 """The dataset card (README.md) of a snapshot: Hub metadata that `datasets.load_dataset` reads, and a body for people.
 
-The front matter names the parquet file of each split (`configs`), the columns and row counts (`dataset_info`;
-`load_dataset` checks the counts), the licences, languages and task categories the Hub indexes. The body says what
-the snapshot holds, how it was built (from the manifest), each source dataset with its label space and licence, and
-every source's citation. The text depends only on its inputs (no clock), because the card is hashed into the id.
+The front matter names the parquet file of each split (`configs`; the dev rows are published as the `validation`
+split every Hub tool expects), the columns and sizes (`dataset_info`, derived from the snapshot schema;
+`load_dataset` checks the row counts), the licences (with `license_link` to LICENSES.md when the sources differ),
+languages, task categories and ids, and the source datasets the Hub indexes. The body says what the snapshot holds,
+how it was built (from the manifest), what the cross-dataset leakage check removed, each source dataset with its
+label space and licence, bias, risks and limitations, and every source's citation. The text depends only on its
+inputs (no clock), because the card is hashed into the id.
 """
 
 from __future__ import annotations
@@ -14,29 +17,7 @@ from typing import Any
 
 import yaml
 
-SPLITS = ("train", "dev", "test")
-
-# The snapshot columns, in `datasets` YAML form (Features._to_yaml_list of the parquet schema).
-FEATURES: list[dict[str, Any]] = [
-    *(
-        {"name": name, "dtype": "string"}
-        for name in ("id", "dataset", "language", "task", "split", "instruction_id", "instruction", "input", "output")
-    ),
-    {"name": "messages", "list": [{"name": "role", "dtype": "string"}, {"name": "content", "dtype": "string"}]},
-]
-
-FIELD_DOCS = {
-    "id": "sample id of the source row",
-    "dataset": "source dataset id",
-    "language": "language of the input text",
-    "task": "task name of the source dataset",
-    "split": "train, dev or test",
-    "instruction_id": "id of the instruction used for this row",
-    "instruction": "the instruction text",
-    "input": "the text to analyse (pair tasks: both texts)",
-    "output": "the expected answer: the canonical label(s), or the summary",
-    "messages": "chat form of the row: system, user (instruction and input), assistant (the answer)",
-}
+from lensforge.release.schema import FIELD_DOCS, LICENSES, SPLITS, card_features, data_file, hub_split
 
 LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "hi": "Hindi"}
 
@@ -109,17 +90,22 @@ def hub_license(text: str | None) -> str | None:
 
 
 def data_summary(data_dir: Path) -> dict[str, dict[str, int]]:
-    """Rows and in-memory bytes per split of a `data/` folder, the `summary` the card's `splits` metadata wants."""
+    """Rows, in-memory bytes and file bytes per split of a `data/` folder: the `summary` `render_card` wants.
+
+    `num_bytes` is the size of the data as loaded (Arrow buffers), which is what the Hub's `dataset_info` means;
+    `download_bytes` is the Parquet file size.
+    """
     import pyarrow.parquet as pq
 
-    rows, num_bytes = {}, {}
+    rows, num_bytes, download = {}, {}, {}
     for split in SPLITS:
-        path = Path(data_dir) / f"{split}.parquet"
+        path = Path(data_dir) / Path(data_file(split)).name
         if path.is_file():
             table = pq.read_table(path)
             rows[split] = int(table.num_rows)
             num_bytes[split] = int(table.nbytes)
-    return {"rows": rows, "num_bytes": num_bytes}
+            download[split] = int(path.stat().st_size)
+    return {"rows": rows, "num_bytes": num_bytes, "download_bytes": download}
 
 
 def render_card(
@@ -129,16 +115,16 @@ def render_card(
 
     `manifest` is the snapshot manifest (or just `{"inputs": ...}` while building): inputs `mixture`, `order`,
     `instructions`, `seed`, `caps`, `code_version` and `datasets` (per dataset `dataset_id`, `version_id`,
-    `mapping_version_id`, `instruction_ids`, `test_instruction_id`). `datasets` describes each source
-    (dataset_id, name, language, task, task_type, license, citation, source_url, label_space, rows).
-    `summary` gives `rows` per split (and optionally `num_bytes` per split; see `data_summary`). A split with
+    `mapping_version_id`, `instruction_ids`, `test_instruction_id`, optionally `allow_excluded`), and optionally
+    `cross_leakage` (what the leakage check removed). `datasets` describes each source (dataset_id, name,
+    language, task, task_type, license, citation, source_url, hub_repo, label_space, rows). `summary` gives
+    `rows` per split (and optionally `num_bytes` and `download_bytes` per split; see `data_summary`). A split with
     no rows is left out of the metadata, because `load_dataset` refuses an empty split.
     """
     inputs = manifest.get("inputs") or {}
     rows = _split_rows(manifest, datasets, summary)
-    num_bytes = summary.get("num_bytes") or {}
     present = [s for s in SPLITS if rows.get(s, 0) > 0] or ["train"]
-    meta = _front_matter(title, datasets, rows, num_bytes, present)
+    meta = _front_matter(title, datasets, rows, summary, present)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
     body = _body(title, manifest, inputs, datasets, rows, summary, present)
     return f"---\n{front}---\n\n{body}"
@@ -156,22 +142,50 @@ def _licenses(datasets: list[dict[str, Any]]) -> dict[str, Any]:
     texts = sorted({(d.get("license") or "").strip() or "not stated" for d in datasets})
     if len(ids) == 1 and None not in ids:
         return {"license": ids.pop()}
-    if len(texts) == 1:
-        return {"license": "other", "license_name": _slug(texts[0]) or "other"}
-    return {"license": "other", "license_name": "mixed-source-licenses"}
+    name = (_slug(texts[0]) or "other") if len(texts) == 1 else "mixed-source-licenses"
+    # `other` means nothing without the terms: license_link points at the file listing each source's licence.
+    return {"license": "other", "license_name": name, "license_link": LICENSES}
+
+
+# Task words -> the Hub's text-classification task ids (https://huggingface.co/tasks); checked in order.
+_CLASSIFICATION_IDS = (
+    (("sentiment", "emotion"), "sentiment-classification"),
+    (("hate", "offens", "abus", "hostil", "toxic", "cyberbull"), "hate-speech-detection"),
+    (("fact", "check", "claim", "rumo", "credib"), "fact-checking"),
+    (("topic", "categor"), "topic-classification"),
+    (("natural language inference", "nli", "entail"), "natural-language-inference"),
+)
+
+
+def task_tags(task: str, task_type: str) -> tuple[str, list[str]]:
+    """The Hub task category and task ids of one dataset, from its task type (and its task name's keywords)."""
+    name = task.lower()
+    if task_type == "generation":
+        if "summar" in name:
+            return "summarization", ["news-articles-summarization"] if "news" in name else []
+        return "text-generation", []
+    ids = ["multi-label-classification" if task_type == "multilabel" else "multi-class-classification"]
+    ids += [tag for words, tag in _CLASSIFICATION_IDS if any(w in name for w in words)]
+    if task_type == "pair_classification" and "stance" in name:
+        ids.append("fact-checking")
+    return "text-classification", ids
 
 
 def _task_categories(datasets: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     cats, ids = set(), set()
     for d in datasets:
-        task_type = d.get("task_type")
-        if task_type == "generation":
-            cats.add("summarization" if "summar" in str(d.get("task", "")).lower() else "text-generation")
-        elif task_type in ("classification", "multilabel", "pair_classification"):
-            cats.add("text-classification")
-            if task_type == "multilabel":
-                ids.add("multi-label-classification")
+        if d.get("task_type") not in ("classification", "multilabel", "pair_classification", "generation"):
+            continue
+        cat, tags = task_tags(str(d.get("task") or ""), str(d["task_type"]))
+        cats.add(cat)
+        ids.update(tags)
     return sorted(cats), sorted(ids)
+
+
+def source_dataset(d: dict[str, Any]) -> str:
+    """The Hub's `source_datasets` entry of a source: `extended|REPO` for a Hub dataset, else `extended|other-NAME`."""
+    repo = d.get("hub_repo")
+    return f"extended|{repo}" if repo else f"extended|other-{_slug(str(d.get('name') or d.get('dataset_id')))}"
 
 
 def _size_category(total: int) -> str:
@@ -191,11 +205,13 @@ def _front_matter(
     title: str,
     datasets: list[dict[str, Any]],
     rows: dict[str, int],
-    num_bytes: dict[str, int],
+    summary: dict[str, Any],
     present: list[str],
 ) -> dict[str, Any]:
     languages = sorted({str(d["language"]) for d in datasets if d.get("language")})
     categories, task_ids = _task_categories(datasets)
+    num_bytes = summary.get("num_bytes") or {}
+    download = summary.get("download_bytes") or {}
     tags = ["instruction-tuning", "chat", "lensforge"]
     tags += sorted({_slug(str(d["task"])) for d in datasets if d.get("task")} - set(tags) - {""})
     meta: dict[str, Any] = {"pretty_name": _one_line(title)}
@@ -203,6 +219,7 @@ def _front_matter(
     meta["language"] = languages
     meta["multilinguality"] = "multilingual" if len(languages) > 1 else "monolingual"
     meta["size_categories"] = [_size_category(sum(rows.values()))]
+    meta["source_datasets"] = sorted({source_dataset(d) for d in datasets})
     meta["task_categories"] = categories
     if task_ids:
         meta["task_ids"] = task_ids
@@ -210,15 +227,21 @@ def _front_matter(
     meta["configs"] = [
         {
             "config_name": "default",
-            "data_files": [{"split": s, "path": f"data/{s}.parquet"} for s in present],
+            "data_files": [{"split": hub_split(s), "path": data_file(s)} for s in present],
         }
     ]
-    meta["dataset_info"] = {
-        "features": FEATURES,
+    info: dict[str, Any] = {
+        "features": card_features(),
         "splits": [
-            {"name": s, "num_bytes": int(num_bytes.get(s) or 0), "num_examples": int(rows.get(s, 0))} for s in present
+            {"name": hub_split(s), "num_bytes": int(num_bytes.get(s) or 0), "num_examples": int(rows.get(s, 0))}
+            for s in present
         ],
     }
+    if download:
+        info["download_size"] = sum(int(download.get(s) or 0) for s in present)
+    if num_bytes:
+        info["dataset_size"] = sum(int(num_bytes.get(s) or 0) for s in present)
+    meta["dataset_info"] = info
     return meta
 
 
@@ -246,14 +269,20 @@ def _body(
 
     out += ["## Loading", "", "```python", "from datasets import load_dataset", ""]
     out += ['ds = load_dataset("ORG/NAME")  # or the path of a local copy of this folder']
-    out += [f"# splits: {', '.join(present)}", "```", ""]
+    out += [f"# splits: {', '.join(hub_split(s) for s in present)}", "```", ""]
     out += ["| split | rows |", "| --- | ---: |"]
-    out += [f"| {s} | {rows.get(s, 0):,} |" for s in SPLITS]
+    out += [f"| {hub_split(s)} | {rows.get(s, 0):,} |" for s in SPLITS]
     out += [f"| total | {sum(rows.values()):,} |", ""]
+    out += [
+        "The `validation` split holds the rows lensforge calls `dev` (their `split` column says `dev`; "
+        "`manifest.json` maps the published names back under `splits`).",
+        "",
+    ]
     missing = [s for s in SPLITS if s not in present]
     if missing:
         out += [
-            f"Empty split{'s' if len(missing) > 1 else ''} ({', '.join(missing)}) left out of the configuration.",
+            f"Empty split{'s' if len(missing) > 1 else ''} ({', '.join(hub_split(s) for s in missing)}) left out "
+            "of the configuration.",
             "",
         ]
     out += ["Fields:", ""]
@@ -282,9 +311,16 @@ def _body(
                 + " |"
             )
         out += [""]
+        overridden = [i for i in per_input if i.get("allow_excluded")]
+        if overridden:
+            out += ["Datasets a curator had excluded, used with a recorded reason:", ""]
+            out += [f"- {_cell(i['dataset_id'])}: {_cell(i['allow_excluded'])}" for i in overridden]
+            out += [""]
+
+    out += _leakage_lines(manifest.get("cross_leakage"))
 
     out += ["## Source datasets", ""]
-    out += ["| dataset | name | language | task | train | dev | test | labels | licence |"]
+    out += ["| dataset | name | language | task | train | validation | test | labels | licence |"]
     out += ["| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
     for d in datasets:
         counts = d.get("rows") or {}
@@ -314,6 +350,13 @@ def _body(
         out.append(f"- **{_cell(d.get('dataset_id'))}** ({_cell(d.get('task_type'))}): {shown}")
     out += [""]
 
+    out += ["## Bias, risks and limitations", ""]
+    notes = risk_notes(manifest, datasets)
+    for key, heading in RISK_HEADINGS.items():
+        if notes.get(key):
+            out += [f"- **{heading}.** {notes[key]}"]
+    out += [""]
+
     out += ["## Licences", ""]
     out += _licence_lines(datasets)
     out += [""]
@@ -332,6 +375,99 @@ def _body(
         else:
             out += ["No citation recorded for this dataset; see its source.", ""]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _leakage_lines(leak: dict[str, Any] | None) -> list[str]:
+    if not leak:
+        return []
+    removed = leak.get("removed") or {}
+    out = ["## Cross-dataset leakage", ""]
+    out += [
+        f"Every test and validation row's {leak.get('key') or 'normalised text key'} was looked up among the train "
+        "rows of every dataset here, and every test row among the validation rows. "
+        f"Policy `{leak.get('policy')}`: {int(removed.get('train') or 0):,} train and "
+        f"{int(removed.get('dev') or 0):,} validation rows matched a held-out row and were removed; "
+        "the held-out rows stay as published. Each removed row is listed in `cross_leakage.parquet`.",
+        "",
+    ]
+    pairs = leak.get("pairs") or []
+    if pairs:
+        out += ["| removed from | split | matches | split | rows |", "| --- | --- | --- | --- | ---: |"]
+        for p in pairs:
+            out.append(
+                f"| {_cell(p['dataset'])} | {hub_split(p['split'])} | {_cell(p['held_out_dataset'])} | "
+                f"{hub_split(p['held_out_split'])} | {int(p['rows']):,} |"
+            )
+        out += [""]
+    return out
+
+
+RISK_HEADINGS = {
+    "sources": "Sources and labels",
+    "biases": "Bias",
+    "personal_information": "Personal information",
+    "coverage": "Coverage",
+    "instructions": "Instructions",
+    "limitations": "Limitations",
+}
+_HARMFUL = ("hate", "offens", "abus", "hostil", "toxic", "cyberbull", "harm")
+
+
+def risk_notes(manifest: dict[str, Any], datasets: list[dict[str, Any]]) -> dict[str, str]:
+    """What a user of this snapshot should know before training on it (the card's section, Croissant's RAI fields).
+
+    Written from the snapshot's own facts: its sources, which tasks involve harmful content, row counts per
+    language, what the leakage check removed.
+    """
+    n = len(datasets)
+    harmful = [str(d.get("dataset_id")) for d in datasets if any(w in str(d.get("task", "")).lower() for w in _HARMFUL)]
+    by_language: dict[str, int] = {}
+    for d in datasets:
+        lang = str(d.get("language") or "?")
+        by_language[lang] = by_language.get(lang, 0) + int((d.get("rows") or {}).get("train") or 0)
+    coverage = ", ".join(f"{LANGUAGE_NAMES.get(lang, lang)} {count:,}" for lang, count in sorted(by_language.items()))
+    notes = {
+        "sources": (
+            f"The rows come from {n} published dataset{'s' if n != 1 else ''}, labelled by different teams under "
+            "different guidelines, platforms and time periods. Canonical labels merge source spellings through "
+            "reviewed mappings, but the same label name (e.g. `offensive`) need not mean the same thing in two "
+            "datasets."
+        ),
+        "biases": (
+            (
+                f"{', '.join(harmful)} hold{'s' if len(harmful) == 1 else ''} hateful, offensive or hostile posts, "
+                "quoted verbatim. Their labels reflect their annotators' judgements; classifiers trained on such "
+                "data are known to flag dialectal and minority-group language as offensive more often than other "
+                "language. "
+                if harmful
+                else ""
+            )
+            + "Datasets were sampled by keyword, period and platform, so topics and dialects are unevenly covered."
+        ),
+        "personal_information": (
+            "Posts are quoted as published apart from whitespace and Unicode normalisation: they can hold names, "
+            "@mentions and other personal information of their authors or of the people they mention."
+        ),
+        "coverage": f"Training rows per language: {coverage}." if coverage else "",
+        "instructions": (
+            "Instructions were written by an LLM or lensforge's offline template provider and checked automatically "
+            "(length, script, every label named); not every one was read by a person."
+        ),
+        "limitations": (
+            "Test splits are the sources' own where they publish one, so scores compare with the literature only for "
+            "those. The leakage check matches exact normalised texts; lightly edited copies across datasets can "
+            "remain. Use for research on news and social-media analysis; not for moderating or profiling individuals "
+            "without human review."
+        ),
+    }
+    leak = manifest.get("cross_leakage") or {}
+    removed = leak.get("removed") or {}
+    if removed:
+        notes["limitations"] += (
+            f" {int(removed.get('train') or 0):,} train and {int(removed.get('dev') or 0):,} validation rows that "
+            "repeated another dataset's held-out rows were removed."
+        )
+    return notes
 
 
 def _build_lines(inputs: dict[str, Any], summary: dict[str, Any]) -> list[str]:
@@ -375,8 +511,39 @@ def _licence_lines(datasets: list[dict[str, Any]]) -> list[str]:
     for licence in sorted(by_licence):
         lines.append(f"- {_cell(licence)}: {', '.join(_cell(x) for x in by_licence[licence])}")
     if len(by_licence) > 1 or any(hub_license(d.get("license")) is None for d in datasets):
-        lines += ["", "The metadata says `license: other` because the sources differ or name no Hub licence id."]
+        lines += [
+            "",
+            "The metadata says `license: other` because the sources differ or name no Hub licence id; "
+            f"`{LICENSES}` lists each source's terms.",
+        ]
     return lines
+
+
+def render_licenses(datasets: list[dict[str, Any]]) -> str:
+    """LICENSES.md: each source dataset's licence as stated, its Hub licence id, and where its terms are."""
+    out = [
+        "# Licences of the source datasets",
+        "",
+        "This snapshot mixes rows of the datasets below; each row keeps its source's licence (see the `dataset` "
+        "column). Check each source's terms before redistributing or training on it.",
+        "",
+        "| dataset | licence as stated | Hub licence id | source |",
+        "| --- | --- | --- | --- |",
+    ]
+    for d in datasets:
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    _cell(d.get("dataset_id")),
+                    _cell((d.get("license") or "").strip() or "not stated"),
+                    _code(hub_license(d.get("license")) or "none"),
+                    f"<{_one_line(str(d['source_url']))}>" if d.get("source_url") else "-",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(out) + "\n"
 
 
 def _slug(text: str) -> str:

@@ -1,29 +1,31 @@
 """Publish a snapshot: to a Hugging Face dataset repo, or as the same layout to a local folder.
 
-The layout is the snapshot folder itself: README.md (the card, whose YAML lets `datasets.load_dataset` read the
-splits), data/<split>.parquet and manifest.json. A Hub push is one commit; the catalog records the repo, the
-commit sha, the tag and the URL, with one `publish` event. The token comes only from $HF_TOKEN and is never
-written anywhere: not in the catalog, the events, the exported files, nor in an error message.
+The layout is the snapshot folder itself: manifest.json and every file it lists (README.md, the card whose YAML
+lets `datasets.load_dataset` read the splits; data/<split>.parquet; LICENSES.md; croissant.json; the
+cross-dataset leakage report). Export and push carry exactly the same files, and both re-verify them against the
+manifest first, so a damaged snapshot never leaves the workspace. A Hub push is one commit; the catalog records
+the repo, the commit sha, the tag and the URL, with one `publish` event. The token comes only from $HF_TOKEN and
+is never written anywhere: not in the catalog, the events, the exported files, nor in an error message.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-from lensforge.catalog.db import connect, transaction
+from lensforge.catalog.db import transaction
 from lensforge.catalog.events import record_event
-from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
+from lensforge.release.schema import CARD, MANIFEST, SPLITS, data_file
+from lensforge.release.snapshot import get_snapshot, snapshot_dir
+from lensforge.release.verify import read_manifest, require_intact
 from lensforge.workspace import Workspace, atomic_path
 
 TOKEN_ENV = "HF_TOKEN"
-HUB_FILES = ("README.md", "manifest.json")
-UPLOAD_PATTERNS = ["README.md", "manifest.json", "data/*.parquet"]
+HUB_FILES = (CARD, MANIFEST)
 _REPO_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _HF_TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9]{8,}")
@@ -54,25 +56,26 @@ def _validate_tag(tag: str) -> str:
     return tag
 
 
-def _layout(snapshot_dir: Path) -> list[str]:
-    """The files of the Hub layout in a snapshot folder (relative paths); errors when the folder is incomplete."""
+def layout(snapshot_dir: Path) -> list[str]:
+    """The files a snapshot publishes (relative paths): manifest.json and every output it lists.
+
+    A manifest without `outputs` (hand-made folders) publishes the card and the split files found. Errors when a
+    file is missing.
+    """
     if not snapshot_dir.is_dir():
         raise LensforgeError(f"snapshot folder not found: {snapshot_dir}")
-    missing = [name for name in HUB_FILES if not (snapshot_dir / name).is_file()]
-    data = sorted(p.name for p in (snapshot_dir / "data").glob("*.parquet") if p.is_file())
-    if not data:
+    outputs = sorted(((read_manifest(snapshot_dir) or {}).get("outputs") or {}).keys())
+    if not outputs:
+        outputs = [CARD, *(data_file(s) for s in SPLITS if (snapshot_dir / data_file(s)).is_file())]
+    missing = [rel for rel in (*HUB_FILES, *outputs) if not (snapshot_dir / rel).is_file()]
+    if not any(rel.startswith("data/") for rel in outputs):
         missing.append("data/*.parquet")
     if missing:
         raise LensforgeError(f"snapshot folder {snapshot_dir} is incomplete: missing {', '.join(missing)}")
-    return [*HUB_FILES, *(f"data/{name}" for name in data)]
+    return sorted({MANIFEST, *outputs})
 
 
-def _read_manifest(folder: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+_read_manifest = read_manifest
 
 
 def _same_snapshot(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
@@ -83,55 +86,48 @@ def _same_snapshot(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     return a == b
 
 
-def _is_export_of(target: Path, manifest: dict[str, Any] | None) -> bool:
-    """True when `target` holds only the Hub layout and its manifest is this snapshot's (safe to replace)."""
-    for entry in target.iterdir():
-        if entry.name in HUB_FILES and entry.is_file() and not entry.is_symlink():
+def _is_export_of(target: Path, manifest: dict[str, Any] | None, files: list[str]) -> bool:
+    """True when `target` holds only the snapshot's files and its manifest is this snapshot's (safe to replace)."""
+    allowed = set(files)
+    for path in target.rglob("*"):
+        if path.is_symlink():
+            return False
+        if path.is_dir() and any(rel.startswith(path.relative_to(target).as_posix() + "/") for rel in allowed):
             continue
-        if entry.name == "data" and entry.is_dir() and not entry.is_symlink():
-            if all(p.is_file() and p.suffix == ".parquet" for p in entry.iterdir()):
-                continue
-        return False
+        if not (path.is_file() and path.relative_to(target).as_posix() in allowed):
+            return False
     return _same_snapshot(_read_manifest(target), manifest)
 
 
-def export_to_dir(snapshot_dir: Path, target: Path) -> Path:
+def export_to_dir(snapshot_dir: Path, target: Path, *, expected: dict[str, Any] | None = None) -> Path:
     """Write the Hub layout of a snapshot to a local folder (for a manual upload or an offline copy).
 
-    Goes through a temporary sibling folder and a rename, so a failure leaves no half-written export. A
-    non-empty target is refused unless it is an earlier export of the same snapshot (then it is replaced).
+    The snapshot is re-verified against its manifest (`expected`: the catalog's copy) first. Goes through a
+    temporary sibling folder and a rename, so a failure leaves no half-written export. A non-empty target is
+    refused unless it is an earlier export of the same snapshot (then it is replaced). The copies are writable.
     """
     source = Path(snapshot_dir).expanduser().resolve()
     dest = Path(target).expanduser().resolve()
-    files = _layout(source)
+    files = layout(source)
+    require_intact(source, expected)
     if dest == source or source in dest.parents or dest in source.parents:
         raise LensforgeError(f"cannot export snapshot {source} into {dest}: the folders overlap")
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir() or dest.is_symlink():
             raise LensforgeError(f"export target {dest} exists and is not a folder")
-        if any(dest.iterdir()) and not _is_export_of(dest, _read_manifest(source)):
+        if any(dest.iterdir()) and not _is_export_of(dest, _read_manifest(source), files):
             raise LensforgeError(
                 f"export target {dest} is not empty and is not an export of this snapshot",
                 hint="choose an empty or new folder",
             )
     try:
         with atomic_path(dest) as staged:
-            (staged / "data").mkdir(parents=True)
             for rel in files:
+                (staged / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source / rel, staged / rel)
     except OSError as exc:
         raise LensforgeError(f"cannot export to {dest}: {exc.strerror or exc}") from exc
     return dest
-
-
-def snapshot_folder(ws: Workspace, snapshot_id: str) -> Path:
-    """The folder of a catalogued snapshot (`snapshots.path` is relative to the workspace root)."""
-    with connect(ws, read_only=True) as con:
-        row = fetch_one(con, "SELECT path FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
-    if row is None:
-        raise LensforgeError(f"no snapshot {snapshot_id!r} in the catalog", hint="see `lensforge snapshot list`")
-    path = Path(row[0])
-    return path if path.is_absolute() else ws.root / path
 
 
 def _record(
@@ -167,7 +163,7 @@ def _record(
 
 def record_dir_export(ws: Workspace, snapshot_id: str, target: Path, actor: str) -> dict[str, Any]:
     """Record a local export (kind 'dir') and its event, so the catalog knows every copy that left the workspace."""
-    source = snapshot_folder(ws, snapshot_id)
+    source = snapshot_dir(ws, snapshot_id)
     dest = Path(target).expanduser().resolve()
     if not dest.is_dir() or not _same_snapshot(_read_manifest(dest), _read_manifest(source)):
         raise LensforgeError(f"{dest} does not hold an export of snapshot {snapshot_id}", hint="export it first")
@@ -176,7 +172,8 @@ def record_dir_export(ws: Workspace, snapshot_id: str, target: Path, actor: str)
 
 def export_snapshot(ws: Workspace, snapshot_id: str, target: Path, *, actor: str) -> dict[str, Any]:
     """Export a catalogued snapshot to a folder and record it (what `--to-dir` does)."""
-    dest = export_to_dir(snapshot_folder(ws, snapshot_id), target)
+    info = get_snapshot(ws, snapshot_id)
+    dest = export_to_dir(snapshot_dir(ws, snapshot_id), target, expected=info["manifest"])
     return {**record_dir_export(ws, snapshot_id, dest, actor), "path": str(dest)}
 
 
@@ -236,8 +233,9 @@ def publish_to_hub(
     validate_repo_id(repo)
     if tag is not None:
         _validate_tag(tag)
-    folder = snapshot_folder(ws, snapshot_id)
-    _layout(folder)
+    folder = snapshot_dir(ws, snapshot_id)
+    files = layout(folder)
+    require_intact(folder, get_snapshot(ws, snapshot_id)["manifest"], name=snapshot_id)
     if hub_offline():
         raise LensforgeError(
             "cannot publish to the Hub: huggingface_hub is in offline mode (HF_HUB_OFFLINE)",
@@ -272,7 +270,7 @@ def publish_to_hub(
         folder_path=str(folder),
         repo_type="dataset",
         commit_message=f"Publish lensforge snapshot {snapshot_id}",
-        allow_patterns=UPLOAD_PATTERNS,
+        allow_patterns=files,  # exactly the exported files
         delete_patterns=["data/*.parquet"],
         token=token,
     )
