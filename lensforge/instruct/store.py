@@ -53,16 +53,28 @@ def active_texts(ws: Workspace, dataset_id: str, language: str) -> list[dict[str
 
     `label_space` is the canonical label list the instruction was written for (None: not recorded).
     """
+    return active_instructions(ws, [dataset_id]).get((dataset_id, language), [])
+
+
+def active_instructions(ws: Workspace, dataset_ids: list[str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Active instructions of many datasets in one query: (dataset_id, language) -> rows in position order."""
+    if not dataset_ids:
+        return {}
+    marks = ", ".join("?" for _ in dataset_ids)
     with connect(ws, read_only=True) as con:
         rows = query_frame(
             con,
-            "SELECT instruction_id, text, position, label_space FROM instructions WHERE dataset_id = ? "
-            "AND language = ? AND status = 'active' ORDER BY position, instruction_id",
-            [dataset_id, language],
+            "SELECT dataset_id, language, instruction_id, text, position, label_space FROM instructions "
+            f"WHERE dataset_id IN ({marks}) AND status = 'active' ORDER BY dataset_id, language, position, "
+            "instruction_id",
+            list(dataset_ids),
         ).to_dicts()
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
+        key = (row.pop("dataset_id"), row.pop("language"))
         row["label_space"] = None if row["label_space"] is None else sorted(json.loads(row["label_space"]))
-    return rows
+        out.setdefault(key, []).append(row)
+    return out
 
 
 def show_instruction(ws: Workspace, iid: str) -> dict[str, Any]:
