@@ -262,6 +262,11 @@ def test_snapshot_and_version_files_are_read_only_and_verified(demo_copy, capsys
     (folder / "notes.txt").write_text("added", encoding="utf-8")
     again = run_cli(capsys, "-w", str(ws.root), "snapshot", "verify", res["snapshot_id"], "--json")
     assert {f["path"]: f["status"] for f in again.json()["files"]}["notes.txt"] == "unexpected"
+    # Building the same mixture again restores the snapshot's files (same id), and says so.
+    rebuilt = build_snapshot(ws, demo_mixture_path(), actor="t")
+    assert (rebuilt["snapshot_id"], rebuilt["status"]) == (res["snapshot_id"], "repaired")
+    assert run_cli(capsys, "-w", str(ws.root), "snapshot", "verify", res["snapshot_id"]).code == 0
+    assert list_events(ws, kind="snapshot.repair").height == 1
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o002])

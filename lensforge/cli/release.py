@@ -72,7 +72,8 @@ def snapshot_build(
     if as_json:
         _print_json(res)
         return
-    verb = "built" if res["status"] == "new" else "already built (unchanged)"
+    verbs = {"new": "built", "repaired": "rebuilt (its files had changed)", "unchanged": "already built (unchanged)"}
+    verb = verbs[res["status"]]
     console.print(f"snapshot {res['snapshot_id']} {verb}: {res['rows']} at {res['path']}")
     removed = res.get("cross_leak_removed") or {}
     if any(removed.values()):

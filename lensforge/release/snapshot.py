@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ from lensforge.release.schema import (
     SYSTEM_PROMPT,
     data_file,
 )
-from lensforge.release.verify import file_sha256, snapshot_id_of
+from lensforge.release.verify import file_sha256, snapshot_id_of, verify_folder
 from lensforge.workspace import Workspace, seal
 
 __all__ = [
@@ -257,13 +258,11 @@ class _Written:
     sha256: str
 
 
-def _write_split(
-    part: pl.DataFrame, instructions: pl.DataFrame, path: Path, writer_thread: ThreadPoolExecutor
-) -> _Written:
+def _write_split(part: pl.DataFrame, instructions: pl.DataFrame, path: Path) -> _Written:
     """Write one split's rows group by group, hashing the file as it is written.
 
-    The next group is built (Polars, several threads) while `writer_thread` encodes the previous one (Arrow
-    releases the GIL), so both cores stay busy; groups are written in order, so the bytes do not depend on timing.
+    The next group is built (Polars) while a writer thread encodes the previous one (Arrow releases the GIL);
+    groups are written in order, so the bytes never depend on timing.
     """
     nbytes = 0
     options: dict[str, Any] = {
@@ -272,7 +271,7 @@ def _write_split(
         "use_dictionary": DICTIONARY_COLUMNS,
         "write_statistics": STATISTICS_COLUMNS,
     }
-    with _HashingFile(path) as sink:
+    with _HashingFile(path) as sink, ThreadPoolExecutor(max_workers=1) as writer_thread:
         with pq.ParquetWriter(sink, ARROW_SCHEMA, **options) as writer:
             pending: Future[None] | None = None
             for start in range(0, part.height, ROW_GROUP):  # an empty split: a file with the schema and no rows
@@ -284,6 +283,33 @@ def _write_split(
             if pending is not None:
                 pending.result()
         return _Written(part.height, nbytes, sink.size, sink.sha256.hexdigest())
+
+
+def _write_splits(
+    everything: pl.DataFrame, instructions: pl.DataFrame, folder: Path, *, order: str, seed: int, tick: Progress
+) -> dict[str, _Written]:
+    """Every split's file: train in one thread, dev then test in another.
+
+    One Parquet writer encodes on one core, and train holds most rows: writing the smaller splits beside it keeps
+    both cores busy. Each file's bytes depend only on its rows.
+    """
+    parts = {split: everything.filter(pl.col("split") == split) for split in SPLITS}
+    done: list[str] = []
+
+    def write(splits: tuple[str, ...]) -> dict[str, _Written]:
+        out = {}
+        for split in splits:
+            rows = order_rows(parts.pop(split), order, seed)
+            out[split] = _write_split(rows, instructions, folder / data_file(split))
+            done.append(split)
+            tick("write", len(done), len(SPLITS))
+        return out
+
+    tick("write", 0, len(SPLITS))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(write, ("train",)), pool.submit(write, ("dev", "test"))]
+        written = {k: v for job in jobs for k, v in job.result().items()}
+    return {split: written[split] for split in SPLITS}
 
 
 def _label_space_drift(planned: PlannedDataset, pool: _Pool, current: list[str]) -> str | None:
@@ -335,7 +361,8 @@ def build_snapshot(
     from lensforge.release.card import render_card, render_licenses
     from lensforge.release.croissant import render_croissant
 
-    tick = progress or _silent
+    clock = _StepClock(progress or _silent)
+    tick = clock.tick
     if order not in ORDERS:
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
     check_policy(on_cross_leak)
@@ -452,18 +479,12 @@ def build_snapshot(
     staging = Path(tempfile.mkdtemp(prefix=".snapshot.", dir=ws.snapshots_dir))
     try:
         (staging / "data").mkdir()
-        written: dict[str, _Written] = {}
-        with ThreadPoolExecutor(max_workers=1) as writer_thread:
-            for n, split in enumerate(SPLITS):
-                tick("write", n, len(SPLITS))
-                part = order_rows(everything.filter(pl.col("split") == split), order, seed)
-                written[split] = _write_split(part, instruction_table, staging / data_file(split), writer_thread)
-                del part
-        tick("write", len(SPLITS), len(SPLITS))
+        written = _write_splits(everything, instruction_table, staging, order=order, seed=seed, tick=tick)
         del everything
         counts = {s: w.rows for s, w in written.items()}
         num_bytes = {s: w.num_bytes for s, w in written.items()}
         download = {s: w.file_bytes for s, w in written.items()}
+        tick("hash", 0, 1)  # the report, card, licences and Croissant, and their hashes
         leak.report.write_parquet(staging / LEAK_REPORT, compression="zstd", statistics=False)
         outputs = {data_file(s): w.sha256 for s, w in written.items()}
         outputs[LEAK_REPORT] = file_sha256(staging / LEAK_REPORT)
@@ -496,10 +517,19 @@ def build_snapshot(
         target = ws.snapshots_dir / snapshot_id
         with connect(ws, read_only=True) as con:
             known = fetch_one(con, "SELECT snapshot_id FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
+        status = "new"
         if known and target.is_dir():
-            return {"snapshot_id": snapshot_id, "status": "unchanged", "path": str(target), "rows": counts}
+            if verify_folder(target, manifest)["ok"]:
+                return {
+                    "snapshot_id": snapshot_id,
+                    "status": "unchanged",
+                    "path": str(target),
+                    "rows": counts,
+                    "seconds": clock.seconds(),
+                }
+            status = "repaired"  # the catalogued files no longer match their manifest: the fresh build replaces them
         if target.exists():
-            shutil.rmtree(target)  # a leftover without a catalog row: an interrupted earlier build
+            shutil.rmtree(target)  # a damaged copy, or a leftover without a catalog row (an interrupted build)
         seal(staging)
         os.replace(staging, target)
     finally:
@@ -537,7 +567,7 @@ def build_snapshot(
         record_event(
             con,
             actor=actor,
-            kind="snapshot.build",
+            kind="snapshot.build" if status == "new" else "snapshot.repair",
             subject=snapshot_id,
             payload={
                 "mixture": plan.name,
@@ -554,11 +584,31 @@ def build_snapshot(
         )
     return {
         "snapshot_id": snapshot_id,
-        "status": "new",
+        "status": status,
         "path": str(target),
         "rows": counts,
         "cross_leak_removed": leak.summary(on_cross_leak)["removed"],
+        "seconds": clock.seconds(),
     }
+
+
+class _StepClock:
+    """Passes progress on, and times each step from its first report to its last (for `seconds` in the result)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.started = time.perf_counter()
+        self.spans: dict[str, list[float]] = {}
+
+    def tick(self, step: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        self.spans.setdefault(step, [now, now])[1] = now
+        self.progress(step, done, total)
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds per step, and `total` since the build started (setup and writing the card are in neither)."""
+        out = {step: round(end - start, 2) for step, (start, end) in self.spans.items()}
+        return {**out, "total": round(time.perf_counter() - self.started, 2)}
 
 
 def _attach_counts(
