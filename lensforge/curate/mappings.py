@@ -27,7 +27,8 @@ from lensforge.workspace import Workspace
 STATUSES = ("proposed", "approved", "rejected")
 
 
-def _current(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any], DatasetEntry]:
+def current_of(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any], DatasetEntry]:
+    """The dataset id, its current ingested version and its registry entry; an error if never ingested."""
     did = resolve(con, ref)
     df = query_frame(con, "SELECT * FROM ingested_versions WHERE dataset_id = ? AND is_current", [did])
     if df.height == 0:
@@ -56,10 +57,33 @@ def _additions(con: duckdb.DuckDBPyConnection, group_key: str) -> tuple[str, ...
     return tuple(r[0] for r in rows)
 
 
+def _task_labels(con: duckdb.DuckDBPyConnection, entry: DatasetEntry) -> set[str]:
+    """The task's canonical set plus the names curators added to it."""
+    group = task_group(entry.task)
+    return set(group.labels if group else ()) | set(_additions(con, _group_key(entry.task)))
+
+
+def allowed_labels(ws: Workspace, ref: str) -> list[str]:
+    """Canonical names a row of this dataset may be given (row relabels): the task's set, curator additions,
+    and the names its current mapping already uses (a task without a canonical set has only those)."""
+    version_id = sync_proposals(ws, ref)
+    with connect(ws, read_only=True) as con:
+        _did, _version, entry = current_of(con, ref)
+        used = {
+            r[0]
+            for r in con.execute(
+                "SELECT canonical FROM label_mappings WHERE version_id = ? AND status <> 'rejected' "
+                "AND canonical IS NOT NULL",
+                [version_id],
+            ).fetchall()
+        }
+        return sorted(_task_labels(con, entry) | used)
+
+
 def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto") -> str:
     """Make sure every source label of the current version has a mapping row; returns the version id."""
     with connect(ws, read_only=True) as con:
-        did, version, entry = _current(con, ref)
+        did, version, entry = current_of(con, ref)
         have = {
             r[0]
             for r in con.execute(
@@ -147,7 +171,7 @@ def impact(ws: Workspace, ref: str) -> dict[str, Any]:
     """What the current mapping does: rows per source label, class counts before and after, merges, unmapped."""
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, version, entry = _current(con, ref)
+        did, version, entry = current_of(con, ref)
         rows = _mapping_rows(con, version_id)
     counts = source_labels(ws, version, entry) if entry.task_type != "generation" else pl.DataFrame()
     if counts.is_empty():
@@ -194,7 +218,7 @@ def review(ws: Workspace, ref: str) -> dict[str, Any]:
     """Proposals with their review state and impact preview, for `labels review` and the app."""
     info = impact(ws, ref)
     with connect(ws, read_only=True) as con:
-        _did, _version, entry = _current(con, ref)
+        _did, _version, entry = current_of(con, ref)
         rows = _mapping_rows(con, info["version_id"]).with_columns(pl.col("updated_at").cast(pl.String))
         mid = _effective_id(con, info["version_id"])
     group = task_group(entry.task)
@@ -250,7 +274,7 @@ def _change(
     """Apply (raw, canonical, status, reason) updates in one transaction with one event."""
     version_id = sync_proposals(ws, ref)
     with transaction(ws) as con:
-        did, _version, _entry = _current(con, ref)
+        did, _version, _entry = current_of(con, ref)
         old = _existing(con, version_id, did, check)
         changes = []
         for raw, canonical, status, reason in updates:
@@ -290,7 +314,7 @@ def approve(
     if not all_auto and not raws:
         raise LensforgeError("name the source labels to approve, or pass --all-auto --reason R")
     with connect(ws, read_only=True) as con:
-        did, _version, _entry = _current(con, ref)
+        did, _version, _entry = current_of(con, ref)
         rows = _existing(con, version_id, did, raws)
     if all_auto:
         raws = [raw for raw, (_c, status, author, _r) in rows.items() if status == "proposed" and author == "auto"]
@@ -319,7 +343,7 @@ def reject(ws: Workspace, ref: str, raw: str, *, actor: str, reason: str) -> dic
         raise LensforgeError("rejecting a mapping needs a --reason")
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, _v, _e = _current(con, ref)
+        did, _v, _e = current_of(con, ref)
         rows = _existing(con, version_id, did, [raw])
     return _change(
         ws,
@@ -343,11 +367,10 @@ def set_label(
         raise LensforgeError("the canonical label cannot be empty")
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, _v, entry = _current(con, ref)
+        did, _v, entry = current_of(con, ref)
         _existing(con, version_id, did, [raw])
         key = _group_key(entry.task)
-        group = task_group(entry.task)
-        allowed = set(group.labels if group else ()) | set(_additions(con, key))
+        allowed = _task_labels(con, entry)
     if canonical not in allowed:
         if not new_label:
             shown = ", ".join(sorted(allowed)) or "(none yet)"
@@ -390,7 +413,7 @@ def effective_mapping(
     """
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, _v, _e = _current(con, ref)
+        did, _v, _e = current_of(con, ref)
         rows = _mapping_rows(con, version_id)
     pending = rows.filter(pl.col("status") == "proposed")["raw_label"].to_list()
     if pending and not allow_proposed:
@@ -413,15 +436,15 @@ def effective_mapping(
     return EffectiveMapping(did, version_id, mapping_version_id(mapping), mapping, pending)
 
 
-def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> tuple[pl.DataFrame, int]:
-    """Canonical labels on ingested rows; rows whose labels are all rejected are dropped (count returned)."""
+def map_labels(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> pl.DataFrame:
+    """A `canonical` column on ingested rows: null (an empty list for multi-label) where every label is rejected."""
     if entry.task_type == "generation":
-        return frame.with_columns(pl.col("target").alias("canonical")), 0
+        return frame.with_columns(pl.col("target").alias("canonical"))
     keys = list(mapping)
     values = [mapping[k] for k in keys]
     if entry.task_type == "multilabel":
         sep = (entry.ingest.labels.multilabel_separator if entry.ingest else None) or ","
-        mapped = frame.with_columns(
+        return frame.with_columns(
             pl.col("label_raw")
             .str.split(sep)
             .list.eval(
@@ -431,13 +454,25 @@ def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, s
             .list.unique(maintain_order=True)
             .alias("canonical")
         )
-        keep = mapped["canonical"].list.len() > 0
+    return frame.with_columns(
+        pl.col("label_raw").replace_strict(keys, values, default=None, return_dtype=pl.String).alias("canonical")
+    )
+
+
+def drop_unlabelled(frame: pl.DataFrame, task_type: str) -> tuple[pl.DataFrame, int]:
+    """Rows left without a canonical label are dropped (their count returned): the mapping rejected them."""
+    if task_type == "generation":
+        return frame, 0
+    if task_type == "multilabel":
+        keep = frame["canonical"].list.len().fill_null(0) > 0
     else:
-        mapped = frame.with_columns(
-            pl.col("label_raw").replace_strict(keys, values, default=None, return_dtype=pl.String).alias("canonical")
-        )
-        keep = mapped["canonical"].is_not_null()
-    return mapped.filter(keep), int((~keep).sum())
+        keep = frame["canonical"].is_not_null()
+    return frame.filter(keep), int((~keep).sum())
+
+
+def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> tuple[pl.DataFrame, int]:
+    """Canonical labels on ingested rows; rows whose labels are all rejected are dropped (count returned)."""
+    return drop_unlabelled(map_labels(frame, entry, mapping), entry.task_type)
 
 
 def audit_log(ws: Workspace, ref: str, limit: int = 100) -> pl.DataFrame:

@@ -32,7 +32,14 @@ from lensforge.catalog.datasets import entry_from_catalog, list_datasets, resolv
 from lensforge.catalog.db import connect, query_frame
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.curate.caps import DEFAULT_TRAIN_CAP, CapReport, cap_rows
-from lensforge.curate.mappings import apply_mapping, effective_mapping
+from lensforge.curate.decisions import (
+    apply_row_decisions,
+    count_applied,
+    decisions_for,
+    restorable_rows,
+    set_id_of,
+)
+from lensforge.curate.mappings import drop_unlabelled, effective_mapping, map_labels
 from lensforge.errors import LensforgeError
 from lensforge.ingest.versions import get_version, load_rows
 from lensforge.workspace import Workspace
@@ -109,6 +116,8 @@ class CuratedDataset:
     rejected_rows: int
     cap_reports: dict[str, CapReport] = field(default_factory=dict)
     before: dict[str, int] = field(default_factory=dict)
+    decision_set_id: str | None = None  # the row-level decisions applied (None: none)
+    row_decisions: dict[str, Any] = field(default_factory=dict)  # AppliedDecisions.as_dict()
 
 
 def resolve_plan(ws: Workspace, plan: MixturePlan, *, allow_invalid: str | None = None) -> list[PlannedDataset]:
@@ -185,13 +194,21 @@ def _cap(specific: int | None, default: int) -> int | None:
 def curate_dataset(
     ws: Workspace, planned: PlannedDataset, *, seed: int, allow_proposed: bool, actor: str, used_by: str, record: bool
 ) -> CuratedDataset:
-    """Canonical labels through the mapping gate, then the caps (train; dev/test only when set)."""
+    """Canonical labels through the mapping gate, the row-level decisions, then the caps (train; dev/test only
+    when set). Decisions come before caps so an excluded row frees its place for another."""
     if record:
         eff = effective_mapping(ws, planned.dataset_id, allow_proposed=allow_proposed, actor=actor, used_by=used_by)
     else:
         eff = _preview_mapping(ws, planned.dataset_id)
+    task_type = planned.entry.task_type
+    decisions = decisions_for(ws, planned.dataset_id)
     rows = load_rows(ws, planned.version, columns=CURATED_COLUMNS)
-    mapped, rejected = apply_mapping(rows, planned.entry, eff.mapping)
+    restored = restorable_rows(ws, planned.version, decisions, CURATED_COLUMNS)
+    if restored.height:
+        rows = pl.concat([rows, restored.cast(rows.schema)], how="vertical_relaxed")
+    applied = count_applied(rows, decisions, restored=restored.height, set_id=set_id_of(decisions))
+    decided = apply_row_decisions(map_labels(rows, planned.entry, eff.mapping), decisions, task_type=task_type)
+    mapped, rejected = drop_unlabelled(decided, task_type)
     before = {s: int(mapped.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
     parts, reports = [], {}
     for split in ("train", "dev", "test"):
@@ -207,6 +224,8 @@ def curate_dataset(
         rejected,
         reports,
         before,
+        applied.decision_set_id,
+        applied.as_dict(),
     )
 
 
@@ -248,6 +267,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
                 "mapping_version_id": cur.mapping_version_id,
                 "pending_labels": cur.pending_labels,
                 "rejected_rows": cur.rejected_rows,
+                "row_decisions": cur.row_decisions,
                 "before": cur.before,
                 "after": after,
                 "removed_by_caps": {s: cur.before[s] - after[s] for s in after},

@@ -213,6 +213,8 @@ def build_snapshot(
                 "dataset_id": p.dataset_id,
                 "version_id": p.version["version_id"],
                 "mapping_version_id": c.mapping_version_id,
+                "decision_set_id": c.decision_set_id,
+                "row_decisions": c.row_decisions,
                 "proposed_labels_used": c.pending_labels,
                 "allow_invalid": p.choice.allow_invalid if not p.version["valid"] else None,
                 "caps": p.caps,
