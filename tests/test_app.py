@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 import lensforge.app
 from lensforge.app import queries
 from lensforge.catalog.events import list_events
+from lensforge.curate import samples
 from lensforge.curate.mappings import review
 from lensforge.release.snapshot import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import resolve_workspace
@@ -198,19 +199,19 @@ def test_pages_explain_what_to_run_when_nothing_is_ingested(page, registry_only,
 
 
 def test_sample_queries_match_a_plain_polars_filter(demo_ws):
-    versions = queries.current_versions(demo_ws)
-    sources = queries.sample_sources(demo_ws, versions)
+    versions = samples.current_versions(demo_ws)
+    sources = samples.sample_sources(demo_ws, versions)
     frame = pl.concat([pl.read_parquet(s.path) for s in sources], how="vertical_relaxed")
     cases = [
-        (queries.SampleFilter(), pl.lit(True)),
+        (samples.SampleFilter(), pl.lit(True)),
         (
-            queries.SampleFilter(languages=("hi",), splits=("test",)),
+            samples.SampleFilter(languages=("hi",), splits=("test",)),
             (pl.col("language") == "hi") & (pl.col("split") == "test"),
         ),
-        (queries.SampleFilter(labels=("positive", "hate")), pl.col("label").is_in(["positive", "hate"])),
-        (queries.SampleFilter(text="the"), pl.col("text").str.to_lowercase().str.contains("the", literal=True)),
+        (samples.SampleFilter(labels=("positive", "hate")), pl.col("label").is_in(["positive", "hate"])),
+        (samples.SampleFilter(text="the"), pl.col("text").str.to_lowercase().str.contains("the", literal=True)),
         (
-            queries.SampleFilter(datasets=("en/DemoNewsSentiment@1",), labels=("negative",), text="rise"),
+            samples.SampleFilter(datasets=("en/DemoNewsSentiment@1",), labels=("negative",), text="rise"),
             (pl.col("dataset") == "en/DemoNewsSentiment@1")
             & (pl.col("label") == "negative")
             & pl.col("text").str.to_lowercase().str.contains("rise", literal=True),
@@ -218,10 +219,10 @@ def test_sample_queries_match_a_plain_polars_filter(demo_ws):
     ]
     for flt, expr in cases:
         want = frame.filter(expr)
-        first = queries.query_samples(sources, flt, limit=7, offset=0)
+        first = samples.query_samples(sources, flt, limit=7, offset=0)
         assert first.total == want.height, flt
         assert first.rows["sample_id"].to_list() == want["sample_id"].head(7).to_list(), flt
-        deep = queries.query_samples(sources, flt, limit=7, offset=max(0, want.height - 5))
+        deep = samples.query_samples(sources, flt, limit=7, offset=max(0, want.height - 5))
         assert deep.rows["sample_id"].to_list() == want["sample_id"].tail(min(5, want.height)).to_list(), flt
         assert first.index_used == bool(flt.text)
 
@@ -241,17 +242,17 @@ def test_the_samples_page_filters_and_pages(demo_ws, monkeypatch):
 
 def test_multilabel_rows_match_any_chosen_label(real_ws_copy):
     did = "hi/Hindi-Hostility-Detection-CONSTRAINT-2021"
-    versions = queries.current_versions(real_ws_copy)
-    assert queries.label_options(versions, (did,)) == ["defamation", "fake", "hate", "non-hostile", "offensive"]
-    sources = queries.sample_sources(real_ws_copy, versions)
+    versions = samples.current_versions(real_ws_copy)
+    sources = samples.sample_sources(real_ws_copy, versions)
+    assert samples.label_options(sources, (did,)) == ["defamation", "fake", "hate", "non-hostile", "offensive"]
     frame = pl.concat([pl.read_parquet(s.path) for s in sources if s.dataset_id == did])
     for labels, text in ((("hate",), ""), (("fake", "defamation"), ""), (("hate",), "है")):
-        flt = queries.SampleFilter(datasets=(did,), labels=labels, text=text)
+        flt = samples.SampleFilter(datasets=(did,), labels=labels, text=text)
         want = frame.filter(
             pl.col("label").list.eval(pl.element().is_in(list(labels))).list.any()
             & pl.col("text").str.to_lowercase().str.contains(text, literal=True)
         )
-        page = queries.query_samples(sources, flt, limit=20)
+        page = samples.query_samples(sources, flt, limit=20)
         assert page.total == want.height > 0, flt
         assert page.rows["sample_id"].to_list() == want["sample_id"].head(20).to_list()
         assert all(any(lab in row.split(", ") for lab in labels) for row in page.rows["label"].to_list())

@@ -19,6 +19,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lensforge.app import queries
 from lensforge.catalog.db import set_lock_notifier
+from lensforge.curate.samples import current_versions
 from lensforge.errors import LensforgeError
 from lensforge.workspace import HOME_ENV, USER_ENV, Workspace, current_user, resolve_workspace
 
@@ -118,7 +119,7 @@ def run_page(title: str, render: Callable[[Workspace], None], *, caption: str | 
 
 def ingested_or_explain(ws: Workspace) -> pl.DataFrame | None:
     """The current versions, or None after telling the user what to run first."""
-    versions = queries.current_versions(ws)
+    versions = current_versions(ws)
     if versions.is_empty():
         st.info(NO_INGEST)
         return None

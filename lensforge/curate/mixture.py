@@ -224,8 +224,8 @@ def curate_dataset(
         rejected,
         reports,
         before,
-        applied.decision_set_id,
-        applied.as_dict(),
+        decision_set_id=applied.decision_set_id,
+        row_decisions=applied.as_dict(),
     )
 
 

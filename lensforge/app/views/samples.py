@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lensforge.app import queries
 from lensforge.app.common import ingested_or_explain, run_page, table
+from lensforge.curate import samples as queries
 from lensforge.workspace import Workspace
 
 PAGE_SIZES = (25, 50, 100)
@@ -28,7 +28,7 @@ def render(ws: Workspace) -> None:
     languages = c2.multiselect("Languages", sorted(set(versions["language"].to_list())), key="smp_languages")
     splits = c3.multiselect("Splits", list(queries.SPLITS), key="smp_splits")
     c4, c5, c6 = st.columns([2, 3, 1])
-    labels = c4.multiselect("Labels", queries.label_options(versions, tuple(datasets)), key="smp_labels")
+    labels = c4.multiselect("Labels", queries.label_options(sources, tuple(datasets)), key="smp_labels")
     text = c5.text_input(
         "Text search",
         key="smp_text",
