@@ -11,59 +11,18 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
-from app_fixtures import add_evals, add_snapshot
+from app_fixtures import MAIN, PAGES, add_evals, add_snapshot, open_page, shown, use
 from streamlit.testing.v1 import AppTest
 
-import lensforge.app
 from lensforge.app import queries
 from lensforge.catalog.events import list_events
 from lensforge.curate import samples
 from lensforge.curate.mappings import review
 from lensforge.release.snapshot import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import resolve_workspace
-
-MAIN = Path(lensforge.app.__file__).resolve().parent / "main.py"
-PAGES = ("overview", "catalog", "quality", "samples", "labels", "instructions", "snapshots", "training", "scores")
-TITLES = {
-    "overview": "Overview",
-    "catalog": "Catalog",
-    "quality": "Data quality",
-    "samples": "Samples",
-    "labels": "Label review",
-    "instructions": "Instructions",
-    "snapshots": "Snapshots",
-    "training": "Training",
-    "scores": "Scores",
-}
-
-
-def open_page(page: str, *, timeout: float = 120) -> AppTest:
-    """Run the app's entry script and switch to `page` (the sidebar and navigation run too)."""
-    at = AppTest.from_file(str(MAIN), default_timeout=timeout)
-    at.run()
-    if page != "overview":
-        at.switch_page(f"views/{page}.py")
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert [t.value for t in at.title] == [TITLES[page]]
-    return at
-
-
-def shown(at: AppTest) -> str:
-    """Every text element of the page, joined (to look for a message without caring where it is)."""
-    parts = []
-    for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(parts)
-
-
-def use(monkeypatch: pytest.MonkeyPatch, ws) -> None:
-    monkeypatch.setenv("LENSFORGE_HOME", str(ws.root))
-    monkeypatch.setenv("LENSFORGE_USER", "tester")
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +57,15 @@ def eval_workspace(snapshot_workspace, tmp_path_factory):
 
 DEMO_EXPECT = {
     "overview": "What each stage has produced",
+    "queue": "item(s) over",
     "catalog": "Label space",
     "quality": "Row accounting",
     "samples": "matching samples",
     "labels": "Impact preview",
     "instructions": "No instructions yet",
+    "mixtures": "Compose",
     "snapshots": "No snapshot built yet",
+    "snapshot_rows": "No snapshot built yet",
     "training": "No snapshot to train on yet",
     "scores": "No evaluation yet",
 }
@@ -323,16 +285,33 @@ def test_instructions_then_a_snapshot_from_the_pages(demo_ws, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("instruction set(s)" in s.value for s in at.success)
 
-    at.switch_page("views/snapshots.py").run()
+    assert set(list_events(demo_ws, kind="instruct.generate", limit=100)["actor"]) == {"tester"}
+
+    at.switch_page("views/mixtures.py").run()  # the demo workspace opens on the demo's built-in mixture
     assert not at.exception
-    at.button(key="snap_do_build").click().run(timeout=300)
+    assert at.selectbox(key="mix_pick").value == "lensforge-demo (built-in)"
+    at.button(key="mix_do_build").click().run(timeout=300)
     assert not at.exception and not at.error, [e.value for e in at.error]
     history = list_snapshots(demo_ws)
     assert history.height == 1
     sid = history["snapshot_id"][0]
     assert any(sid in s.value and "built" in s.value for s in at.success)
-    assert at.selectbox(key="snap_pick").value == sid
+    assert at.session_state["mix_built"] == sid
     assert list_events(demo_ws, kind="snapshot.build")["actor"][0] == "tester"
+
+
+def test_snapshot_rows_page_pages_through_a_split(snap_ws, monkeypatch):
+    ws, sid = snap_ws
+    use(monkeypatch, ws)
+    at = open_page("snapshot_rows")
+    assert at.selectbox(key="sr_snapshot").value == sid
+    rows = at.dataframe[0].value
+    assert len(rows) == 25 and {"instruction", "input", "answer"} <= set(rows.columns)
+    at.radio(key="sr_split").set_value("test").run()
+    at.multiselect(key="sr_datasets").select("ar/DemoSarcasm@1").run()
+    test = at.dataframe[0].value
+    assert set(test["dataset"]) == {"ar/DemoSarcasm@1"}
+    assert "Answer" in shown(at) and not at.exception
 
 
 def test_publishing_without_hf_token_says_so(snap_ws, monkeypatch):

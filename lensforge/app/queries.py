@@ -8,6 +8,7 @@ stage (`lensforge.curate.samples`), which `lensforge samples` shares.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import duckdb
 import polars as pl
 
 from lensforge.catalog.db import connect, query_frame
+from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
 
 # ----------------------------------------------------------------------------- catalog summaries
@@ -128,6 +130,16 @@ def log_tail(path: str | Path, max_bytes: int = 8000) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def run_phase(run: dict[str, Any], log: str) -> str:
+    """What a running run is doing before its first loss: the phase the run records, if it does, else the last
+    line of its log (loading the model, tokenising…), else "starting"."""
+    phase = run.get("phase")
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if phase:
+        return f"{phase}" + (f" · {lines[-1][:160]}" if lines else "")
+    return lines[-1][:200] if lines else "starting"
+
+
 def predictions_side_by_side(ws: Workspace, eval_a: dict[str, Any], eval_b: dict[str, Any]) -> pl.DataFrame:
     """The predictions of two evaluations joined on sample id (a = base, b = fine-tuned, usually)."""
     pa = ws.root / eval_a["path"] / "predictions.parquet"
@@ -140,3 +152,66 @@ def predictions_side_by_side(ws: Workspace, eval_a: dict[str, Any], eval_b: dict
     return a.rename({c: f"{c}_a" for c in ("prediction", "raw_output", "parseable")}).join(
         b.rename({c: f"{c}_b" for c in ("prediction", "raw_output", "parseable")}), on=["id", "dataset"], how="inner"
     )
+
+
+# ----------------------------------------------------------------------------- a snapshot as the model sees it
+
+SNAPSHOT_SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class SnapshotPage:
+    """One page of a snapshot split's rows and how many match."""
+
+    total: int
+    rows: pl.DataFrame
+    datasets: list[str]  # every dataset of the split (for the filter)
+
+
+def snapshot_rows(
+    ws: Workspace,
+    folder: Path,
+    split: str,
+    *,
+    datasets: tuple[str, ...] = (),
+    text: str = "",
+    sample_id: str = "",
+    limit: int = 20,
+    offset: int = 0,
+) -> SnapshotPage:
+    """Rows of `folder/data/<split>.parquet` with the instruction, input and answer the model is given.
+
+    Read in place through DuckDB with WHERE + LIMIT/OFFSET, in the file's order (the snapshot's data
+    order); text matches the input or the answer, case-insensitively.
+    """
+    path = folder / "data" / f"{split}.parquet"
+    if split not in SNAPSHOT_SPLITS or not path.is_file():
+        raise LensforgeError(f"the snapshot has no {split!r} split at {path}")
+    where, params = [], []
+    if datasets:
+        where.append("list_contains(?, dataset)")
+        params.append(list(datasets))
+    if text.strip():
+        where.append("(input ILIKE ? OR output ILIKE ?)")
+        params += [f"%{text.strip()}%"] * 2
+    if sample_id.strip():
+        where.append("id = ?")
+        params.append(sample_id.strip())
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    con = duckdb.connect(":memory:")
+    try:
+        source = f"read_parquet('{_sql_path(path)}')"
+        total = int(con.execute(f"SELECT count(*) FROM {source}{clause}", params).fetchall()[0][0])
+        rows = con.sql(
+            f"SELECT id, dataset, language, task, instruction_id, instruction, input, output, "
+            f"messages[length(messages)].content AS answer FROM {source}{clause} LIMIT ? OFFSET ?",
+            params=[*params, int(limit), int(offset)],
+        ).pl()
+        names = [r[0] for r in con.execute(f"SELECT DISTINCT dataset FROM {source} ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+    return SnapshotPage(total, rows, names)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -315,7 +315,7 @@ def approve(
     if all_auto and raws:
         raise LensforgeError("give source labels or --all-auto, not both")
     if all_auto and not (reason and reason.strip()):
-        raise LensforgeError("--all-auto needs a --reason (it is recorded)")
+        raise LensforgeError("approving every automatic proposal needs a reason (it is kept in the audit log)")
     if not all_auto and not raws:
         raise LensforgeError("name the source labels to approve, or pass --all-auto --reason R")
     with connect(ws, read_only=True) as con:
@@ -345,7 +345,7 @@ def approve(
 def reject(ws: Workspace, ref: str, raw: str, *, actor: str, reason: str) -> dict[str, Any]:
     """Reject a mapping: rows with this source label are left out of snapshots (and counted)."""
     if not (reason and reason.strip()):
-        raise LensforgeError("rejecting a mapping needs a --reason")
+        raise LensforgeError("rejecting a mapping needs a reason (it is kept in the audit log)")
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
         did, _v, _e = current_of(con, ref)
@@ -366,7 +366,7 @@ def set_label(
 ) -> dict[str, Any]:
     """Map a source label to a canonical name of the curator's choice (an approval)."""
     if not (reason and reason.strip()):
-        raise LensforgeError("setting a mapping needs a --reason")
+        raise LensforgeError("setting a mapping needs a reason (it is kept in the audit log)")
     canonical = canonical.strip()
     if not canonical:
         raise LensforgeError("the canonical label cannot be empty")
@@ -607,3 +607,25 @@ def label_vocabulary(ws: Workspace, dataset_ids: list[str] | None = None) -> dic
             tuple(links),
         )
     return out
+
+
+def mapping_chain(ws: Workspace, dataset_id: str, version_id: str, mapping_version_id: str) -> list[LabelLink]:
+    """The label chain a snapshot used: its recorded mapping version, else the version's mapping as it stands
+    (a mapping that included unreviewed proposals was never recorded as a version)."""
+    with connect(ws, read_only=True) as con:
+        found = con.execute(
+            "SELECT mapping FROM mapping_versions WHERE mapping_version_id = ?", [mapping_version_id]
+        ).fetchall()
+        rows = _mapping_rows(con, version_id)
+        entry = entry_from_catalog(con, dataset_id)
+    decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+    if found:
+        mapping = json.loads(found[0][0])
+        return [
+            LabelLink(raw, decoding.get(raw, raw), canonical, "approved" if canonical else "rejected")
+            for raw, canonical in sorted(mapping.items())
+        ]
+    return [
+        LabelLink(r["raw_label"], decoding.get(r["raw_label"], r["raw_label"]), r["canonical"], r["status"])
+        for r in rows.iter_rows(named=True)
+    ]

@@ -246,9 +246,8 @@ def _select_list(source: SampleSource) -> str:
     )
 
 
-def _canonical(source: SampleSource) -> pl.Expr:
-    """The canonical name(s) the dataset's mapping gives the row's source label (atoms joined for multi-label)."""
-    vocab = source.vocabulary
+def canonical_expr(vocab: LabelVocabulary | None) -> pl.Expr:
+    """The canonical name(s) the dataset's mapping gives a row's `label_raw` (atoms joined for multi-label)."""
     mapping = vocab.canonical_of() if vocab is not None else {}
     if not mapping:
         return pl.lit(None, dtype=pl.String)
@@ -264,6 +263,10 @@ def _canonical(source: SampleSource) -> pl.Expr:
             .list.join(", ")
         )
     return pl.col("label_raw").replace_strict(keys, values, default=None, return_dtype=pl.String)
+
+
+def _canonical(source: SampleSource) -> pl.Expr:
+    return canonical_expr(source.vocabulary)
 
 
 def _with_source(frame: pl.DataFrame, source: SampleSource) -> pl.DataFrame:
