@@ -165,14 +165,18 @@ def curate_plan(
             "max dev. (pp)": round(100 * d["cap_max_deviation"], 3),
             "pending labels": len(d["pending_labels"]),
             "rejected rows": d["rejected_rows"],
+            "relabeled": d["row_decisions"].get("relabeled", 0),
+            "excluded": d["row_decisions"].get("excluded", 0),
         }
         for d in summary["datasets"]
     ]
     _print_frame(pl.DataFrame(rows), title="per dataset")
     _print_frame(pl.DataFrame(summary["by_language"]), title="per language")
     _print_frame(pl.DataFrame(summary["by_task"]), title="per task")
-    t, r = summary["totals"], summary["removed_by_caps"]
-    console.print(f"total: train {t['train']}, dev {t['dev']}, test {t['test']}; caps removed {r}")
+    _print_frame(
+        pl.DataFrame([{"": "rows", **summary["totals"]}, {"": "removed by caps", **summary["removed_by_caps"]}]),
+        title="totals",
+    )
     if summary["pending_labels"]:
         console.print(f"[yellow]{summary['pending_labels']} label mapping(s) still pending review[/yellow]")
 
