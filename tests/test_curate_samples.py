@@ -35,6 +35,7 @@ def test_a_label_filters_by_any_of_its_three_names(real_ws_copy):
     # Text search takes the same label names.
     hits = query_samples(sources, SampleFilter(datasets=(CT22,), labels=("0",), text="vaccine"), limit=500)
     assert hits.total > 0 and set(hits.rows["label_raw"]) == {"0"}
+    assert set(hits.rows["canonical"]) == {"not-checkworthy"}  # the chain on the text-search path too
     # Across datasets one canonical name picks each dataset's own source labels (Davidson's `2` is `neither`).
     review(ws, DAVIDSON)
     both = query_samples(sample_sources(ws), SampleFilter(labels=("neither",)), limit=3)

@@ -420,12 +420,17 @@ def _fetch_rows(cur: duckdb.DuckDBPyConnection, wanted: list[tuple[SampleSource,
         schema={"_file": pl.Int32, "_row": pl.Int64, "dataset": pl.String, "language": pl.String, "split": pl.String},
     ).with_row_index("_pos")
     got = got.with_columns(pl.col("_file").cast(pl.Int32), pl.col("_row").cast(pl.Int64))
-    joined = order.join(got, on=["_file", "_row"], how="inner")
-    parts = [
-        joined.filter(pl.col("_file") == i).with_columns(_canonical(source).alias("canonical"))
-        for i, (source, _rows) in enumerate(wanted)
-    ]
-    return pl.concat(parts, how="vertical_relaxed").sort("_pos").select(SAMPLE_COLUMNS)
+    joined = order.join(got, on=["_file", "_row"], how="inner").sort("_pos")
+    return joined.with_columns(_canonical_by_dataset([source for source, _ in wanted])).select(SAMPLE_COLUMNS)
+
+
+def _canonical_by_dataset(sources: list[SampleSource]) -> pl.Expr:
+    """`canonical` for rows of several datasets in one expression (a page holds few rows: no split and concat)."""
+    expr: Any = None
+    for source in {s.dataset_id: s for s in sources if s.vocabulary and s.vocabulary.canonical_of()}.values():
+        mine = pl.col("dataset") == source.dataset_id
+        expr = (pl.when(mine) if expr is None else expr.when(mine)).then(_canonical(source))
+    return (expr.otherwise(None) if expr is not None else pl.lit(None, dtype=pl.String)).alias("canonical")
 
 
 class TextIndex:
