@@ -65,16 +65,17 @@ def _task_labels(con: duckdb.DuckDBPyConnection, entry: DatasetEntry) -> set[str
 
 def allowed_labels(ws: Workspace, ref: str) -> list[str]:
     """Canonical names a row of this dataset may be given (row relabels): the task's set, curator additions,
-    and the names its current mapping already uses (a task without a canonical set has only those)."""
-    version_id = sync_proposals(ws, ref)
+    and the names its current mapping already uses (a task without a canonical set has only those).
+
+    Only reads: a preview or a relabel must not write proposals as a side effect."""
     with connect(ws, read_only=True) as con:
-        _did, _version, entry = current_of(con, ref)
+        _did, version, entry = current_of(con, ref)
         used = {
             r[0]
             for r in con.execute(
                 "SELECT canonical FROM label_mappings WHERE version_id = ? AND status <> 'rejected' "
                 "AND canonical IS NOT NULL",
-                [version_id],
+                [version["version_id"]],
             ).fetchall()
         }
         return sorted(_task_labels(con, entry) | used)
