@@ -27,7 +27,8 @@ from lensforge.workspace import Workspace
 STATUSES = ("proposed", "approved", "rejected")
 
 
-def _current(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any], DatasetEntry]:
+def current_of(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any], DatasetEntry]:
+    """The dataset id, its current ingested version and its registry entry; an error if never ingested."""
     did = resolve(con, ref)
     df = query_frame(con, "SELECT * FROM ingested_versions WHERE dataset_id = ? AND is_current", [did])
     if df.height == 0:
@@ -56,10 +57,34 @@ def _additions(con: duckdb.DuckDBPyConnection, group_key: str) -> tuple[str, ...
     return tuple(r[0] for r in rows)
 
 
+def _task_labels(con: duckdb.DuckDBPyConnection, entry: DatasetEntry) -> set[str]:
+    """The task's canonical set plus the names curators added to it."""
+    group = task_group(entry.task)
+    return set(group.labels if group else ()) | set(_additions(con, _group_key(entry.task)))
+
+
+def allowed_labels(ws: Workspace, ref: str) -> list[str]:
+    """Canonical names a row of this dataset may be given (row relabels): the task's set, curator additions,
+    and the names its current mapping already uses (a task without a canonical set has only those).
+
+    Only reads: a preview or a relabel must not write proposals as a side effect."""
+    with connect(ws, read_only=True) as con:
+        _did, version, entry = current_of(con, ref)
+        used = {
+            r[0]
+            for r in con.execute(
+                "SELECT canonical FROM label_mappings WHERE version_id = ? AND status <> 'rejected' "
+                "AND canonical IS NOT NULL",
+                [version["version_id"]],
+            ).fetchall()
+        }
+        return sorted(_task_labels(con, entry) | used)
+
+
 def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto") -> str:
     """Make sure every source label of the current version has a mapping row; returns the version id."""
     with connect(ws, read_only=True) as con:
-        did, version, entry = _current(con, ref)
+        did, version, entry = current_of(con, ref)
         have = {
             r[0]
             for r in con.execute(
@@ -147,7 +172,7 @@ def impact(ws: Workspace, ref: str) -> dict[str, Any]:
     """What the current mapping does: rows per source label, class counts before and after, merges, unmapped."""
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, version, entry = _current(con, ref)
+        did, version, entry = current_of(con, ref)
         rows = _mapping_rows(con, version_id)
     counts = source_labels(ws, version, entry) if entry.task_type != "generation" else pl.DataFrame()
     if counts.is_empty():
@@ -194,16 +219,21 @@ def review(ws: Workspace, ref: str) -> dict[str, Any]:
     """Proposals with their review state and impact preview, for `labels review` and the app."""
     info = impact(ws, ref)
     with connect(ws, read_only=True) as con:
-        _did, _version, entry = _current(con, ref)
+        _did, _version, entry = current_of(con, ref)
         rows = _mapping_rows(con, info["version_id"]).with_columns(pl.col("updated_at").cast(pl.String))
         mid = _effective_id(con, info["version_id"])
     group = task_group(entry.task)
+    decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+    mappings = []
+    for m in rows.to_dicts():
+        link = LabelLink(m["raw_label"], decoding.get(m["raw_label"], m["raw_label"]), m["canonical"], m["status"])
+        mappings.append({**m, "decoded": link.decoded, "chain": link.chain})
     return {
         **info,
         "task": entry.task,
         "task_group": group.key if group else None,
         "task_labels": list(group.labels) if group else [],
-        "mappings": rows.to_dicts(),
+        "mappings": mappings,
         "mapping_version_id": mid,
         "pending": int(rows.filter(pl.col("status") == "proposed").height),
     }
@@ -250,7 +280,7 @@ def _change(
     """Apply (raw, canonical, status, reason) updates in one transaction with one event."""
     version_id = sync_proposals(ws, ref)
     with transaction(ws) as con:
-        did, _version, _entry = _current(con, ref)
+        did, _version, _entry = current_of(con, ref)
         old = _existing(con, version_id, did, check)
         changes = []
         for raw, canonical, status, reason in updates:
@@ -286,11 +316,11 @@ def approve(
     if all_auto and raws:
         raise LensforgeError("give source labels or --all-auto, not both")
     if all_auto and not (reason and reason.strip()):
-        raise LensforgeError("--all-auto needs a --reason (it is recorded)")
+        raise LensforgeError("approving every automatic proposal needs a reason (it is kept in the audit log)")
     if not all_auto and not raws:
         raise LensforgeError("name the source labels to approve, or pass --all-auto --reason R")
     with connect(ws, read_only=True) as con:
-        did, _version, _entry = _current(con, ref)
+        did, _version, _entry = current_of(con, ref)
         rows = _existing(con, version_id, did, raws)
     if all_auto:
         raws = [raw for raw, (_c, status, author, _r) in rows.items() if status == "proposed" and author == "auto"]
@@ -316,10 +346,10 @@ def approve(
 def reject(ws: Workspace, ref: str, raw: str, *, actor: str, reason: str) -> dict[str, Any]:
     """Reject a mapping: rows with this source label are left out of snapshots (and counted)."""
     if not (reason and reason.strip()):
-        raise LensforgeError("rejecting a mapping needs a --reason")
+        raise LensforgeError("rejecting a mapping needs a reason (it is kept in the audit log)")
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, _v, _e = _current(con, ref)
+        did, _v, _e = current_of(con, ref)
         rows = _existing(con, version_id, did, [raw])
     return _change(
         ws,
@@ -337,17 +367,16 @@ def set_label(
 ) -> dict[str, Any]:
     """Map a source label to a canonical name of the curator's choice (an approval)."""
     if not (reason and reason.strip()):
-        raise LensforgeError("setting a mapping needs a --reason")
+        raise LensforgeError("setting a mapping needs a reason (it is kept in the audit log)")
     canonical = canonical.strip()
     if not canonical:
         raise LensforgeError("the canonical label cannot be empty")
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, _v, entry = _current(con, ref)
+        did, _v, entry = current_of(con, ref)
         _existing(con, version_id, did, [raw])
         key = _group_key(entry.task)
-        group = task_group(entry.task)
-        allowed = set(group.labels if group else ()) | set(_additions(con, key))
+        allowed = _task_labels(con, entry)
     if canonical not in allowed:
         if not new_label:
             shown = ", ".join(sorted(allowed)) or "(none yet)"
@@ -390,7 +419,7 @@ def effective_mapping(
     """
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
-        did, _v, _e = _current(con, ref)
+        did, _v, _e = current_of(con, ref)
         rows = _mapping_rows(con, version_id)
     pending = rows.filter(pl.col("status") == "proposed")["raw_label"].to_list()
     if pending and not allow_proposed:
@@ -413,15 +442,15 @@ def effective_mapping(
     return EffectiveMapping(did, version_id, mapping_version_id(mapping), mapping, pending)
 
 
-def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> tuple[pl.DataFrame, int]:
-    """Canonical labels on ingested rows; rows whose labels are all rejected are dropped (count returned)."""
+def map_labels(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> pl.DataFrame:
+    """A `canonical` column on ingested rows: null (an empty list for multi-label) where every label is rejected."""
     if entry.task_type == "generation":
-        return frame.with_columns(pl.col("target").alias("canonical")), 0
+        return frame.with_columns(pl.col("target").alias("canonical"))
     keys = list(mapping)
     values = [mapping[k] for k in keys]
     if entry.task_type == "multilabel":
         sep = (entry.ingest.labels.multilabel_separator if entry.ingest else None) or ","
-        mapped = frame.with_columns(
+        return frame.with_columns(
             pl.col("label_raw")
             .str.split(sep)
             .list.eval(
@@ -431,22 +460,173 @@ def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, s
             .list.unique(maintain_order=True)
             .alias("canonical")
         )
-        keep = mapped["canonical"].list.len() > 0
+    return frame.with_columns(
+        pl.col("label_raw").replace_strict(keys, values, default=None, return_dtype=pl.String).alias("canonical")
+    )
+
+
+def drop_unlabelled(frame: pl.DataFrame, task_type: str) -> tuple[pl.DataFrame, int]:
+    """Rows left without a canonical label are dropped (their count returned): the mapping rejected them."""
+    if task_type == "generation":
+        return frame, 0
+    if task_type == "multilabel":
+        keep = frame["canonical"].list.len().fill_null(0) > 0
     else:
-        mapped = frame.with_columns(
-            pl.col("label_raw").replace_strict(keys, values, default=None, return_dtype=pl.String).alias("canonical")
-        )
-        keep = mapped["canonical"].is_not_null()
-    return mapped.filter(keep), int((~keep).sum())
+        keep = frame["canonical"].is_not_null()
+    return frame.filter(keep), int((~keep).sum())
+
+
+def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> tuple[pl.DataFrame, int]:
+    """Canonical labels on ingested rows; rows whose labels are all rejected are dropped (count returned)."""
+    return drop_unlabelled(map_labels(frame, entry, mapping), entry.task_type)
 
 
 def audit_log(ws: Workspace, ref: str, limit: int = 100) -> pl.DataFrame:
-    """Every label event of a dataset, newest first."""
+    """Every curation event of a dataset (label mappings and row decisions), newest first."""
     with connect(ws, read_only=True) as con:
         did = resolve(con, ref)
         return query_frame(
             con,
-            "SELECT event_id, ts, actor, kind, payload FROM events WHERE subject = ? AND kind LIKE 'labels.%' "
-            "ORDER BY event_id DESC LIMIT ?",
+            "SELECT event_id, ts, actor, kind, payload FROM events WHERE subject = ? "
+            "AND (kind LIKE 'labels.%' OR kind LIKE 'rows.%') ORDER BY event_id DESC LIMIT ?",
             [did, limit],
         )
+
+
+# ----------------------------------------------------------------------------- one vocabulary: the label chain
+
+CHAIN_ARROW = " → "
+NOT_REVIEWED = "(not reviewed)"
+REJECTED = "(rejected)"
+
+
+@dataclass(frozen=True)
+class LabelLink:
+    """One source label in the three names a curator meets.
+
+    `raw` is the value in the source file (None when the dataset was never opened for review, so only the
+    decoded names are known), `decoded` the registry's decoding that ingest stores as `label`, `canonical`
+    the name snapshots and scores use (None when rejected or not reviewed).
+    """
+
+    raw: str | None
+    decoded: str
+    canonical: str | None
+    status: str | None  # proposed | approved | rejected; None: not opened for review
+
+    @property
+    def names(self) -> set[str]:
+        return {n for n in (self.raw, self.decoded, self.canonical) if n}
+
+    @property
+    def chain(self) -> str:
+        return chain_text(self.raw, self.decoded, self.shown_canonical)
+
+    @property
+    def shown_canonical(self) -> str:
+        if self.status == "rejected":
+            return REJECTED
+        if self.canonical is None:
+            return NOT_REVIEWED
+        return self.canonical + (" (proposed)" if self.status == "proposed" else "")
+
+
+def chain_text(raw: str | None, decoded: str | None, canonical: str | None) -> str:
+    """`source → decoded → canonical`, the one way every page and command writes a label."""
+    return CHAIN_ARROW.join(x if x else "–" for x in (raw, decoded, canonical))
+
+
+def chain_expr(raw: pl.Expr, decoded: pl.Expr, canonical: pl.Expr) -> pl.Expr:
+    """`chain_text` as a Polars expression, for a column of rows."""
+    return pl.concat_str([e.cast(pl.String).fill_null("–") for e in (raw, decoded, canonical)], separator=CHAIN_ARROW)
+
+
+@dataclass(frozen=True)
+class LabelVocabulary:
+    """A dataset's label chain: every source label with its decoded and canonical names."""
+
+    dataset_id: str
+    task_type: str
+    separator: str | None  # of multi-label source fields
+    links: tuple[LabelLink, ...]
+
+    def canonical_of(self) -> dict[str, str | None]:
+        """Source label -> canonical name (None when rejected or not reviewed)."""
+        return {k.raw: (None if k.status == "rejected" else k.canonical) for k in self.links if k.raw is not None}
+
+    def decoded_matching(self, names: set[str]) -> set[str]:
+        """The decoded labels whose chain holds any of `names` (a filter given in any of the three names)."""
+        return {k.decoded for k in self.links if k.names & names}
+
+    @property
+    def names(self) -> set[str]:
+        return {n for k in self.links for n in k.names}
+
+
+def label_vocabulary(ws: Workspace, dataset_ids: list[str] | None = None) -> dict[str, LabelVocabulary]:
+    """The label chain of every current version (or the named datasets), in one catalog read.
+
+    Reads only what review recorded: a dataset never opened for review shows its decoded labels with
+    no source or canonical name (opening it would write proposals; looking must not).
+    """
+    with connect(ws, read_only=True) as con:
+        versions = query_frame(
+            con,
+            "SELECT v.dataset_id, v.version_id, v.label_counts, d.task_type FROM ingested_versions v "
+            "JOIN datasets d USING (dataset_id) WHERE v.is_current ORDER BY v.dataset_id",
+        )
+        if dataset_ids is not None:
+            versions = versions.filter(pl.col("dataset_id").is_in(list(dataset_ids)))
+        rows = query_frame(
+            con,
+            "SELECT version_id, raw_label, canonical, status FROM label_mappings WHERE list_contains(?, version_id) "
+            "ORDER BY raw_label",
+            [versions["version_id"].to_list()],
+        )
+        entries = {did: entry_from_catalog(con, did) for did in versions["dataset_id"].to_list()}
+    out = {}
+    for v in versions.iter_rows(named=True):
+        entry = entries[v["dataset_id"]]
+        decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+        separator = (entry.ingest.labels.multilabel_separator if entry.ingest else None) or ","
+        links = [
+            LabelLink(r["raw_label"], decoding.get(r["raw_label"], r["raw_label"]), r["canonical"], r["status"])
+            for r in rows.filter(pl.col("version_id") == v["version_id"]).iter_rows(named=True)
+        ]
+        known = {k.decoded for k in links}
+        counts = json.loads(v["label_counts"]) if isinstance(v["label_counts"], str) else v["label_counts"] or {}
+        seen: set[str] = set()
+        for per_split in counts.values():
+            for key in per_split or {}:
+                parts = str(key).split(",") if v["task_type"] == "multilabel" else [str(key)]
+                seen.update(p.strip() for p in parts if p.strip())
+        links += [LabelLink(None, d, None, None) for d in sorted(seen - known)]
+        out[v["dataset_id"]] = LabelVocabulary(
+            v["dataset_id"],
+            v["task_type"],
+            separator if v["task_type"] == "multilabel" else None,
+            tuple(links),
+        )
+    return out
+
+
+def mapping_chain(ws: Workspace, dataset_id: str, version_id: str, mapping_version_id: str) -> list[LabelLink]:
+    """The label chain a snapshot used: its recorded mapping version, else the version's mapping as it stands
+    (a mapping that included unreviewed proposals was never recorded as a version)."""
+    with connect(ws, read_only=True) as con:
+        found = con.execute(
+            "SELECT mapping FROM mapping_versions WHERE mapping_version_id = ?", [mapping_version_id]
+        ).fetchall()
+        rows = _mapping_rows(con, version_id)
+        entry = entry_from_catalog(con, dataset_id)
+    decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+    if found:
+        mapping = json.loads(found[0][0])
+        return [
+            LabelLink(raw, decoding.get(raw, raw), canonical, "approved" if canonical else "rejected")
+            for raw, canonical in sorted(mapping.items())
+        ]
+    return [
+        LabelLink(r["raw_label"], decoding.get(r["raw_label"], r["raw_label"]), r["canonical"], r["status"])
+        for r in rows.iter_rows(named=True)
+    ]

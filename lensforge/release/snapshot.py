@@ -341,8 +341,8 @@ def build_snapshot(
     ws: Workspace,
     plan_path: Path,
     *,
-    order: str = "language",
-    instructions: str = "en",
+    order: str | None = None,
+    instructions: str | None = None,
     seed: int | None = None,
     allow_proposed: bool = False,
     allow_invalid: str | None = None,
@@ -363,10 +363,11 @@ def build_snapshot(
 
     clock = _StepClock(progress or _silent)
     tick = clock.tick
-    if order not in ORDERS:
-        raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
     check_policy(on_cross_leak)
     plan = load_plan(plan_path)
+    order, instructions = order or plan.order or "language", instructions or plan.instructions or "en"
+    if order not in ORDERS:
+        raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
     seed = plan.seed if seed is None else seed
     planned = resolve_plan(ws, plan, allow_invalid=allow_invalid, allow_excluded=allow_excluded)
     # Instruction sets first: a dataset without active instructions stops the build before anything is written.
@@ -431,6 +432,8 @@ def build_snapshot(
                 "task_type": e.task_type,
                 "language": e.language,
                 "label_space": c.label_space,
+                "decision_set_id": c.decision_set_id,
+                "row_decisions": c.row_decisions,
                 "proposed_labels_used": c.pending_labels,
                 "allow_invalid": p.choice.allow_invalid if not p.version["valid"] else None,
                 "allow_excluded": p.choice.allow_excluded if is_excluded(e) else None,
