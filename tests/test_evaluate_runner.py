@@ -15,7 +15,7 @@ from lensforge.errors import LensforgeError
 from lensforge.evaluate import report as report_mod
 from lensforge.evaluate.api import compare, evaluate, get_eval, list_evals, write_report
 from lensforge.evaluate.backends import OpenAICompatibleBackend, TransformersBackend
-from lensforge.finetune.chat import FORMATS, TINY_SPECIAL_TOKENS
+from lensforge.finetune.tiny import TINY_SPECIAL_TOKENS
 from lensforge.release.snapshot import SNAPSHOT_SCHEMA, SYSTEM_PROMPT
 
 SNAPSHOT_ID = "s0123456789abcde"
@@ -277,7 +277,7 @@ def test_transformers_end_to_end(ws, tiny_model):
         ws,
         model=str(tiny_model),
         snapshot_id=SNAPSHOT_ID,
-        chat_format="tiny",
+        chat_template="tiny",
         score_labels=True,
         batch_size=4,
         actor="tester",
@@ -319,7 +319,7 @@ def test_transformers_end_to_end(ws, tiny_model):
     ev = get_eval(ws, result["eval_id"])
     assert ev["status"] == "finished" and ev["finished_at"] and ev["error"] is None
     assert ev["params"]["primary_metrics"] == {SARCASM: "macro_f1", HOSTILITY: "weighted_f1", XLSUM: "rouge2"}
-    assert ev["params"]["chat_format"] == "tiny"
+    assert ev["params"]["chat_template"] == "tiny"
     assert set(result["by_language"]) == {"ar", "hi", "en"}
     assert result["overall"]["rows"] == TEST_ROWS
     assert [e["payload"]["status"] for e in _events(ws, result["eval_id"])] == ["finished"]
@@ -327,7 +327,7 @@ def test_transformers_end_to_end(ws, tiny_model):
 
 
 def test_transformers_batching_and_label_scores_are_consistent(tiny_model):
-    backend = TransformersBackend(str(tiny_model), chat_format=FORMATS["tiny"], batch_size=3)
+    backend = TransformersBackend(str(tiny_model), chat_template="tiny", batch_size=3)
     prompts = [
         [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": f"Classify.\nInput: {r[2]}"}]
         for r in DATA[0][4][:3]
@@ -345,7 +345,7 @@ def test_transformers_batching_and_label_scores_are_consistent(tiny_model):
     tok = backend.tokenizer
     for p, prompt in enumerate(prompts):
         for c, label in enumerate((N, S)):
-            ids_p = tok.encode(backend.render(prompt), add_special_tokens=False)
+            ids_p = backend.prompt_ids([prompt])[0]
             ids_c = tok.encode(f"Label: {label}<|end|>", add_special_tokens=False)
             with torch.inference_mode():
                 logits = backend.model(input_ids=torch.tensor([ids_p + ids_c])).logits[0]
@@ -357,7 +357,7 @@ def test_transformers_batching_and_label_scores_are_consistent(tiny_model):
 # peft's imports and transformers' gradient-checkpointing probe warn from inside the libraries.
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-def test_a_runs_adapter_and_chat_format(ws, tiny_model):
+def test_a_runs_adapter_and_chat_template(ws, tiny_model):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -369,13 +369,13 @@ def test_a_runs_adapter_and_chat_format(ws, tiny_model):
     lora.save_pretrained(ws.runs_dir / "r-lora" / "adapter")
     _add_run(ws, "r-lora", adapter_path="runs/r-lora/adapter")
     common = {"model": str(tiny_model), "snapshot_id": SNAPSHOT_ID, "datasets": [SARCASM], "limit_per_dataset": 2}
-    # No adapter or chat format given: both come from the run.
+    # No adapter or chat template given: both come from the run (its recorded template: the tokenizer has none).
     tuned = evaluate(ws, run_id="r-lora", actor="t", **common)
     ev = get_eval(ws, tuned["eval_id"])
     assert ev["adapter"] == str(ws.runs_dir / "r-lora" / "adapter") and ev["run_id"] == "r-lora"
-    assert ev["params"]["chat_format"] == "tiny"
+    assert ev["params"]["chat_template"] == "tiny"
     assert ev["params"]["backend"]["adapter"] == ev["adapter"]
-    base = evaluate(ws, chat_format="tiny", actor="t", **common)
+    base = evaluate(ws, chat_template="tiny", actor="t", **common)
     # A fresh LoRA adapter is a no-op (its B matrices start at zero): the same greedy answers as the base.
     raw = [pl.read_parquet(r["predictions"])["raw_output"].to_list() for r in (tuned, base)]
     assert raw[0] == raw[1]
@@ -401,8 +401,11 @@ def test_errors_before_any_inference(ws, tiny_model):
         evaluate(ws, model="m", snapshot_id=SNAPSHOT_ID, datasets=[SARCASM, "en/nope"], backend=rec, actor="t")
     with pytest.raises(LensforgeError, match="no snapshot"):
         evaluate(ws, model="m", snapshot_id="s-missing", backend=rec, actor="t")
-    with pytest.raises(LensforgeError, match="no known chat format"):
-        evaluate(ws, model=str(tiny_model), snapshot_id=SNAPSHOT_ID, actor="t")  # a path says nothing of its format
+    with pytest.raises(LensforgeError, match="has no chat template") as err:
+        evaluate(ws, model=str(tiny_model), snapshot_id=SNAPSHOT_ID, actor="t")  # its tokenizer carries no template
+    assert "llama2, mistral, tiny" in str(err.value)
+    with pytest.raises(LensforgeError, match=r"neither a shipped template nor a \.jinja file"):
+        evaluate(ws, model=str(tiny_model), snapshot_id=SNAPSHOT_ID, chat_template="chatml", actor="t")
     with pytest.raises(LensforgeError, match="base-url"):
         evaluate(ws, model="m", snapshot_id=SNAPSHOT_ID, backend="openai-compatible", actor="t")
     with pytest.raises(LensforgeError, match="no run"):

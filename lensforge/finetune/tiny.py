@@ -1,9 +1,11 @@
 """The tiny local base model: a small Llama at seeded random init with a tokenizer trained on the snapshot.
 
 It exists so fine-tuning and evaluation run offline on a laptop CPU in minutes. Nothing is downloaded: the
-tokenizer is a ByteLevel BPE trained with `tokenizers` on the snapshot's own texts (plus the tiny chat
-format's markers as special tokens), and the weights are random. Both are saved with `save_pretrained`, so
-`AutoTokenizer`/`AutoModelForCausalLM.from_pretrained(path)` load them like any Hub model. The folder name
+tokenizer is a ByteLevel BPE trained with `tokenizers` on the snapshot's own texts (plus the turn markers as
+special tokens) and carries the shipped `tiny` chat template, with generation markers, so the model trains with
+a plain TRL script (`assistant_only_loss=True`) or an axolotl `chat_template` config like any chat model. The
+weights are random. Both are saved with `save_pretrained`, so `AutoTokenizer`/`AutoModelForCausalLM
+.from_pretrained(path)` load them like any Hub model. The folder name
 hashes the tokenizer corpus and the configuration, so the same snapshot gives the same model, built once.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lensforge.finetune.chat import TINY_SPECIAL_TOKENS
+from lensforge.finetune.chat import shipped_templates
 from lensforge.workspace import Workspace, atomic_path
 
 # Small enough to train a few hundred steps a minute on two CPU cores, large enough to learn the demo labels.
@@ -30,13 +32,23 @@ TINY_CONFIG: dict[str, Any] = {
     "rms_norm_eps": 1e-6,
     "tie_word_embeddings": False,
 }
-TINY_VERSION = 1  # bump when the build recipe changes, so old cached models are not reused
+TINY_VERSION = 2  # bump when the build recipe changes, so old cached models are not reused (2: chat template)
+TINY_TEMPLATE = "tiny"  # the shipped chat template (templates/tiny.jinja) whose markers are the special tokens
+TINY_SPECIAL_TOKENS = ("<|pad|>", "<|unk|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
 
 
 def _corpus_key(texts: list[str], seed: int) -> str:
     h = hashlib.sha256()
     h.update(
-        json.dumps({"v": TINY_VERSION, "config": TINY_CONFIG, "special": TINY_SPECIAL_TOKENS, "seed": seed}).encode()
+        json.dumps(
+            {
+                "v": TINY_VERSION,
+                "config": TINY_CONFIG,
+                "special": TINY_SPECIAL_TOKENS,
+                "template": shipped_templates()[TINY_TEMPLATE],
+                "seed": seed,
+            }
+        ).encode()
     )
     for t in texts:
         h.update(t.encode("utf-8"))
@@ -67,6 +79,7 @@ def _train_tokenizer(texts: list[str]) -> Any:
         additional_special_tokens=[t for t in TINY_SPECIAL_TOKENS if t not in ("<|pad|>", "<|unk|>", "<|end|>")],
         model_max_length=int(TINY_CONFIG["max_position_embeddings"]),
         padding_side="right",
+        chat_template=shipped_templates()[TINY_TEMPLATE],
     )
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
+from lensforge.release.recipes import RECIPES_DIR, add_recipes
 from lensforge.workspace import Workspace, atomic_path
 
 TOKEN_ENV = "HF_TOKEN"
 HUB_FILES = ("README.md", "manifest.json")
-UPLOAD_PATTERNS = ["README.md", "manifest.json", "data/*.parquet"]
+UPLOAD_PATTERNS = ["README.md", "manifest.json", "data/*.parquet", f"{RECIPES_DIR}/*"]
 _REPO_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _HF_TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9]{8,}")
@@ -91,6 +93,8 @@ def _is_export_of(target: Path, manifest: dict[str, Any] | None) -> bool:
         if entry.name == "data" and entry.is_dir() and not entry.is_symlink():
             if all(p.is_file() and p.suffix == ".parquet" for p in entry.iterdir()):
                 continue
+        if entry.name == RECIPES_DIR and entry.is_dir() and not entry.is_symlink():  # written by add_recipes
+            continue
         return False
     return _same_snapshot(_read_manifest(target), manifest)
 
@@ -119,6 +123,7 @@ def export_to_dir(snapshot_dir: Path, target: Path) -> Path:
             (staged / "data").mkdir(parents=True)
             for rel in files:
                 shutil.copyfile(source / rel, staged / rel)
+            add_recipes(staged)  # the TRL script and axolotl config, so the export trains without lensforge
     except OSError as exc:
         raise LensforgeError(f"cannot export to {dest}: {exc.strerror or exc}") from exc
     return dest
@@ -264,18 +269,19 @@ def publish_to_hub(
         exist_ok=True,
         token=token,
     )
-    info = _hub_call(
-        f"uploading snapshot {snapshot_id} to {repo}",
-        token,
-        api.upload_folder,
-        repo_id=repo,
-        folder_path=str(folder),
-        repo_type="dataset",
-        commit_message=f"Publish lensforge snapshot {snapshot_id}",
-        allow_patterns=UPLOAD_PATTERNS,
-        delete_patterns=["data/*.parquet"],
-        token=token,
-    )
+    with tempfile.TemporaryDirectory(prefix="lensforge-push-") as tmp:  # the export layout: snapshot + recipes
+        info = _hub_call(
+            f"uploading snapshot {snapshot_id} to {repo}",
+            token,
+            api.upload_folder,
+            repo_id=repo,
+            folder_path=str(export_to_dir(folder, Path(tmp) / snapshot_id)),
+            repo_type="dataset",
+            commit_message=f"Publish lensforge snapshot {snapshot_id}",
+            allow_patterns=UPLOAD_PATTERNS,
+            delete_patterns=["data/*.parquet"],
+            token=token,
+        )
     sha = _commit_sha(info)
     url = _scrub(str(repo_url), token) if isinstance(repo_url, str) and repo_url.startswith("http") else None
     if url is None:
