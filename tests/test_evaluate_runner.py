@@ -15,7 +15,7 @@ from lensforge.errors import LensforgeError
 from lensforge.evaluate import report as report_mod
 from lensforge.evaluate.api import compare, evaluate, get_eval, list_evals, write_report
 from lensforge.evaluate.backends import OpenAICompatibleBackend, TransformersBackend
-from lensforge.finetune.tiny import TINY_SPECIAL_TOKENS
+from lensforge.finetune.tiny import TINY_SPECIAL_TOKENS, random_llama, train_tokenizer
 from lensforge.release.snapshot import SNAPSHOT_SCHEMA, SYSTEM_PROMPT
 
 SNAPSHOT_ID = "s0123456789abcde"
@@ -200,45 +200,32 @@ def build_snapshot(ws) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    """A 2-layer Llama (hidden 64) at seeded random init, with a byte-level BPE trained on the snapshot texts."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    """A 2-layer Llama (hidden 64) at seeded random init, with a byte-level BPE trained on the snapshot texts.
 
+    Its tokenizer carries no chat template (a base model's), so evaluating it needs `chat_template="tiny"`.
+    """
     texts = [SYSTEM_PROMPT] + [t for d in DATA for t in (d[3], *(x for r in d[4] for x in (r[2], r[3])))]
-    tok = Tokenizer(models.BPE(unk_token="<|unk|>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
+    tokenizer = train_tokenizer(
         texts * 3,
-        trainer=trainers.BpeTrainer(
-            vocab_size=800,
-            special_tokens=list(TINY_SPECIAL_TOKENS),
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<|pad|>",
+        special_tokens=list(TINY_SPECIAL_TOKENS),
+        vocab_size=800,
         unk_token="<|unk|>",
+        min_frequency=0,
+        pad_token="<|pad|>",
         eos_token="<|end|>",
-        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
     )
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
+    model = random_llama(
+        tokenizer,
+        {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "max_position_embeddings": 1024,
+        },
+        seed=0,
     )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
     path = tmp_path_factory.mktemp("tiny") / "tiny-llama"
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

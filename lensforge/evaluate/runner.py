@@ -117,7 +117,7 @@ def _card_task_types(root: Path) -> dict[str, str]:
 
 def _infer_task_type(rows: pl.DataFrame) -> str:
     """For a dataset neither the catalog nor the card describes: from the answers' shape."""
-    first = rows["messages"][0] if rows.height else None
+    first = rows["messages"].to_list()[0] if rows.height else None  # a list of dicts, not a Series
     answer = next((m["content"] for m in (first or []) if m["role"] == "assistant"), "")
     if answer.startswith("Summary:"):
         return "generation"

@@ -56,31 +56,59 @@ def _corpus_key(texts: list[str], seed: int) -> str:
     return h.hexdigest()[:16]
 
 
-def _train_tokenizer(texts: list[str]) -> Any:
+def train_tokenizer(
+    texts: list[str],
+    *,
+    special_tokens: list[str],
+    vocab_size: int,
+    unk_token: str,
+    min_frequency: int = 2,
+    **tokenizer_kwargs: Any,
+) -> Any:
+    """A byte-level BPE trained on `texts` with `special_tokens` as single tokens, as a transformers tokenizer.
+
+    `tokenizer_kwargs` go to PreTrainedTokenizerFast (pad/eos/bos tokens, chat_template...). Byte-level, so any
+    script (Arabic, Devanagari) round-trips.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE(unk_token="<|unk|>"))
+    tok = Tokenizer(models.BPE(unk_token=unk_token))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=int(TINY_CONFIG["vocab_size"]),
-        min_frequency=2,
-        special_tokens=list(TINY_SPECIAL_TOKENS),
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    named = {v for k, v in tokenizer_kwargs.items() if k.endswith("_token") and v}
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        pad_token="<|pad|>",
-        unk_token="<|unk|>",
-        eos_token="<|end|>",
-        additional_special_tokens=[t for t in TINY_SPECIAL_TOKENS if t not in ("<|pad|>", "<|unk|>", "<|end|>")],
-        model_max_length=int(TINY_CONFIG["max_position_embeddings"]),
-        padding_side="right",
-        chat_template=shipped_templates()[TINY_TEMPLATE],
+        unk_token=unk_token,
+        additional_special_tokens=[t for t in special_tokens if t not in named | {unk_token}],
+        **tokenizer_kwargs,
     )
+
+
+def random_llama(tokenizer: Any, config: dict[str, Any], seed: int) -> Any:
+    """A LlamaForCausalLM at seeded random init sized to the tokenizer, with its special token ids set."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        **{**config, "vocab_size": len(tokenizer)},
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(cfg)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
 
 
 def ensure_tiny_model(ws: Workspace, texts: Iterable[str], *, seed: int = 0) -> Path:
@@ -89,20 +117,18 @@ def ensure_tiny_model(ws: Workspace, texts: Iterable[str], *, seed: int = 0) -> 
     target = ws.cache_dir / "models" / f"tiny-{_corpus_key(corpus, seed)}"
     if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
         return target
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = _train_tokenizer(corpus)
-    cfg = LlamaConfig(
-        **{**TINY_CONFIG, "vocab_size": len(tokenizer)},
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
+    tokenizer = train_tokenizer(
+        corpus,
+        special_tokens=list(TINY_SPECIAL_TOKENS),
+        vocab_size=int(TINY_CONFIG["vocab_size"]),
+        unk_token="<|unk|>",
+        pad_token="<|pad|>",
+        eos_token="<|end|>",
+        model_max_length=int(TINY_CONFIG["max_position_embeddings"]),
+        padding_side="right",
+        chat_template=shipped_templates()[TINY_TEMPLATE],
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(cfg)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model = random_llama(tokenizer, TINY_CONFIG, seed)
     with atomic_path(target) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -295,6 +295,7 @@ def _sft_config(cfg: TrainConfig, out: Path, cuda: bool, has_eval: bool) -> Any:
         include_num_input_tokens_seen="non_padding",
         report_to="none",
         disable_tqdm=True,
+        ddp_find_unused_parameters=False,  # every LoRA (and modules_to_save) weight takes part in each step
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda,
         use_cpu=not cuda,
