@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -489,3 +490,28 @@ def test_a_run_whose_process_died_is_closed_as_failed(snap):
     assert "ended without recording an outcome" in api.get_run(snap, "rdead0000000")["error"]
     with pytest.raises(LensforgeError, match="no run"):
         api.get_run(snap, "rnope")
+
+
+def test_cli_finetune_and_evaluate_say_what_they_do(snap, capsys):
+    """Phases, the over-length rows and why, the step bar; then a per-dataset line from evaluate."""
+    from clihelp import run_cli
+
+    sets = ["max_steps=2", "logging_steps=1", "per_device_batch=8", "max_length=80"]
+    res = run_cli(capsys, "-w", str(snap.root), "finetune", SNAPSHOT_ID, *(a for s in sets for a in ("--set", s)))
+    assert res.code == 0, res.err
+    out = res.out
+    for phase in ("tokenizer:", "data:", "model:", "training:", "saving:"):
+        assert phase in out, out
+    assert out.index("tokenizer:") < out.index("data:") < out.index("training:") < out.index("saving:")
+    dropped = re.search(r"train: dropped (\d+) of 390 rows longer than max_length 80 tokens \(truncation=drop\)", out)
+    assert dropped and int(dropped.group(1)) > 0, out
+    assert "raise --set max_length=N to keep them" in out
+    run_id = re.search(r"run (r[0-9a-f]{11}) finished", out).group(1)
+    assert api.get_run(snap, run_id)["config"]["data"]["dropped"] == int(dropped.group(1))
+
+    res = run_cli(
+        capsys, "-w", str(snap.root), "evaluate", "--snapshot", SNAPSHOT_ID, "--adapter", run_id, "--limit", "2"
+    )
+    assert res.code == 0, res.err
+    for k, name in enumerate(("demo_sarcasm_ar", "demo_news_sentiment_en", "demo_summaries_en"), start=1):
+        assert re.search(rf"\[{k}/3\] {name}: 2 rows in [\d.]+ s", res.out), res.out

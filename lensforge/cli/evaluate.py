@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,20 +128,20 @@ class _EvalView:
 
     def __init__(self, bars: Progress) -> None:
         self.bars = bars
-        self.tasks: dict[str, TaskID] = {}
+        self.tasks: dict[str, tuple[TaskID, float]] = {}
 
     def __call__(self, info: dict[str, Any]) -> None:
         if info.get("event") != "dataset":
             return
         name = f"[{info['index'] + 1}/{info['datasets']}] {info['dataset']}"
         if info["dataset"] not in self.tasks:
-            self.tasks[info["dataset"]] = self.bars.add_task(name, total=info["total"])
-        task = self.tasks[info["dataset"]]
+            self.tasks[info["dataset"]] = (self.bars.add_task(name, total=info["total"]), time.monotonic())
+        task, started = self.tasks[info["dataset"]]
         self.bars.update(task, completed=info["done"])
         if info["done"] >= info["total"]:
-            elapsed = self.bars.tasks[task].finished_time or self.bars.tasks[task].elapsed or 0.0
             self.bars.remove_task(task)
-            self.bars.console.print(f"  {name}: {info['total']} rows in {elapsed:.1f} s", highlight=False)
+            seconds = time.monotonic() - started
+            self.bars.console.print(f"  {name}: {info['total']} rows in {seconds:.1f} s", highlight=False)
 
 
 @evals_app.command("list")

@@ -93,7 +93,10 @@ class _TrainView:
         if event == "phase":
             self.bars.console.print(f"[bold]{info['phase']}[/bold]: {info['message']}", highlight=False)
         elif event == "data":
-            self._bar(f"data:{info['split']}", f"rendering {info['split']} rows", info["total"], info["done"])
+            key = f"data:{info['split']}"
+            self._bar(key, f"rendering {info['split']} rows", info["total"], info["done"])
+            if info["done"] >= info["total"]:
+                self.bars.remove_task(self.tasks.pop(key))
         elif event == "data_done":
             self.bars.console.print(f"  {info['message']}", highlight=False)
         elif event in ("step", "log"):

@@ -78,6 +78,10 @@ class TrainConfig(BaseModel):
     save_total_limit: int = Field(2, ge=0)  # checkpoints kept; 0 keeps all
     eval_steps: int = Field(0, ge=0)  # > 0: loss on the dev split every eval_steps
     gradient_checkpointing: bool = False
+    # transformers' attention kernel (None: its default, sdpa). Packing is padding-free: with sdpa/eager the
+    # per-example mask is built over the whole flattened batch (quadratic), so on GPU a flash-attention
+    # implementation (e.g. flash_attention_2, with the flash-attn package) is what makes packing pay off.
+    attn_implementation: str | None = None
     cpu_threads: int = Field(0, ge=0)  # torch threads on CPU during the run; 0 keeps torch's default
 
     @model_validator(mode="after")

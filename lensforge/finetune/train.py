@@ -214,6 +214,8 @@ def _load_model(cfg: TrainConfig, name_or_path: str, cuda: bool) -> tuple[Any, A
 
     dtype = getattr(torch, cfg.compute_dtype)
     kwargs: dict[str, Any] = {"dtype": dtype}
+    if cfg.attn_implementation:
+        kwargs["attn_implementation"] = cfg.attn_implementation
     if cfg.quantization != "none":
         from accelerate import PartialState
         from transformers import BitsAndBytesConfig
@@ -233,7 +235,7 @@ def _load_model(cfg: TrainConfig, name_or_path: str, cuda: bool) -> tuple[Any, A
             kwargs["device_map"] = {"": PartialState().local_process_index}  # one copy per GPU under DDP
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
-    except OSError as exc:
+    except (OSError, ImportError, ValueError) as exc:  # missing files, an attention kernel not installed
         raise LensforgeError(f"cannot load base model {name_or_path!r}: {exc}") from None
     model.config.use_cache = False
     if cfg.quantization != "none":
