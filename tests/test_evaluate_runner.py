@@ -368,6 +368,50 @@ def test_a_runs_adapter_and_chat_template(ws, tiny_model):
     assert raw[0] == raw[1]
 
 
+def test_summaries_stop_generating_at_the_first_full_stop(tiny_model):
+    """A stopping criterion ends generation at '.', rather than generating the token budget and cutting after."""
+    import torch
+
+    backend = TransformersBackend(str(tiny_model), chat_template="tiny", batch_size=2)
+    dot = backend.tokenizer.convert_tokens_to_ids(".")
+    head = torch.nn.Linear(backend.model.config.hidden_size, len(backend.tokenizer), bias=True)
+    with torch.no_grad():  # a head that always answers "."
+        head.weight.zero_()
+        head.bias.fill_(-10.0)
+        head.bias[dot] = 10.0
+    backend.model.lm_head = head
+    prompts = [[{"role": "user", "content": "Summarize.\nInput: news"}]] * 2
+    assert backend.generate(prompts, max_new_tokens=8) == ["." * 8] * 2  # no stop: the whole budget
+    assert backend.generate(prompts, max_new_tokens=8, stop=(".", "।")) == ["."] * 2  # stopped at the first
+
+
+class _StopRecorder:
+    """A backend that takes `stop` strings and records what each call asked for."""
+
+    name = "stop-recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, dict]] = []
+
+    def generate(self, conversations, *, max_new_tokens=20, stop=()):
+        self.calls.append((len(conversations), {"max_new_tokens": max_new_tokens, "stop": tuple(stop)}))
+        return ["Summary: a sentence. More." if stop else "Label: sarcastic"] * len(conversations)
+
+
+def test_only_summaries_are_generated_with_the_full_stop_and_progress_is_reported(ws):
+    build_snapshot(ws)
+    rec, events = _StopRecorder(), []
+    evaluate(ws, model="m", snapshot_id=SNAPSHOT_ID, backend=rec, actor="t", on_progress=events.append)
+    asked = {kw["stop"] for _, kw in rec.calls}
+    assert asked == {(), (".", "।")}
+    assert all(kw["max_new_tokens"] == (64 if kw["stop"] else 20) for _, kw in rec.calls)
+    done = [(e["dataset"], e["done"], e["total"]) for e in events]
+    for dataset, *_, rows in DATA:  # each dataset reports 0 then all its test rows, in order
+        n = sum(1 for r in rows if r[1] == "test")
+        assert [(d, x, t) for d, x, t in done if d == dataset] == [(dataset, 0, n), (dataset, n, n)]
+    assert [e["index"] for e in events] == sorted(e["index"] for e in events)
+
+
 class _Recorder:
     """A backend that records whether it was ever asked for anything."""
 
