@@ -43,6 +43,14 @@ FAMILIES = {
         "<|eot_id|>",
         "<|finetune_right_pad_id|>",
     ),
+    "gemma": ("trl:gemma", ["<bos>", "<eos>", "<pad>", "<start_of_turn>", "<end_of_turn>"], "<bos>", "<eos>", "<pad>"),
+    "phi3": (
+        "trl:phi3",
+        ["<s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
+        "<s>",
+        "<|endoftext|>",
+        "<|endoftext|>",
+    ),
     "llama2": ("llama2", ["<s>", "</s>", "<pad>"], "<s>", "</s>", "<pad>"),
     "mistral": ("mistral", ["<s>", "</s>", "<pad>"], "<s>", "</s>", "<pad>"),
     "tiny": ("tiny", ["<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"], None, "<|end|>", "<|pad|>"),
@@ -163,6 +171,18 @@ def test_llama31_template_renders_its_preamble_and_the_end_of_turn(tokenizers):
     assert ids == [tok.convert_tokens_to_ids("<|eot_id|>")] and text == "<|eot_id|>"
 
 
+def test_a_template_without_a_system_role_gets_the_system_text_in_the_first_user_turn(tokenizers):
+    """Gemma's template refuses a system message; the renderer folds it into the user turn, for train and serve."""
+    tok = tokenizers["gemma"]
+    with pytest.raises(Exception, match="System role not supported"):
+        tok.apply_chat_template(MESSAGES, tokenize=False)
+    (r,) = render(tok, [MESSAGES], resolve_template(tok, None))
+    assert tok.decode(r.prompt_ids) == (
+        "<bos><start_of_turn>user\nSYS\n\nClassify.\nInput: text<end_of_turn>\n<start_of_turn>model\n"
+    )
+    assert tok.decode(r.input_ids[len(r.prompt_ids) :]) == "Label: positive<end_of_turn>\n"
+
+
 def test_template_settings_and_their_errors(tokenizers, tmp_path):
     tok = make_tokenizer("qwen", ["hello world"])
     assert resolve_template(tok, "mistral").name == "mistral" and tok.chat_template == shipped_templates()["mistral"]
@@ -212,7 +232,8 @@ def test_evaluation_prompts_equal_training_prompts_for_every_template(tokenizers
             assert ex["input_ids"][:first] == prompt, family  # the same prompt tokens, in training and at serving
             answer = tok.decode([t for t in labels if t != IGNORE])
             assert answer.lstrip().startswith(row[-1]["content"]), family  # the loss is on the answer ...
-            assert answer.rstrip().endswith(backend.turn_end), family  # ... and its end-of-turn marker
+            assert backend.turn_end in answer, family  # ... and its end-of-turn marker
+            assert row[0]["content"] in tok.decode(prompt), family  # the system text is never lost
 
 
 def test_lensforge_and_the_plain_trl_recipe_train_on_the_same_tokens(tokenizers, snapshot_rows, tmp_path):

@@ -143,6 +143,35 @@ def _ids(tokenizer: Any, conversations: list[Messages], template: ChatTemplate, 
         raise LensforgeError(f"chat template {template.name} cannot render a conversation: {exc}") from None
 
 
+def fold_system(conversation: Messages) -> Messages:
+    """The system text put before the first user turn's, for templates that have no system role (Gemma's)."""
+    if not conversation or conversation[0]["role"] != "system":
+        return conversation
+    system, rest = conversation[0]["content"], [dict(m) for m in conversation[1:]]
+    first_user = next((m for m in rest if m["role"] == "user"), None)
+    if first_user is None:
+        return rest
+    first_user["content"] = f"{system}\n\n{first_user['content']}"
+    return rest
+
+
+def rejects_system_role(tokenizer: Any, template: ChatTemplate) -> bool:
+    """Whether the template refuses a system message (raise_exception) but renders the folded conversation."""
+    probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    try:
+        tokenizer.apply_chat_template(probe, chat_template=template.text, tokenize=False, add_generation_prompt=True)
+        return False
+    except Exception:  # jinja2's TemplateError from raise_exception, or any other refusal
+        pass
+    try:
+        tokenizer.apply_chat_template(
+            fold_system(probe), chat_template=template.text, tokenize=False, add_generation_prompt=True
+        )
+    except Exception:
+        return False  # it fails for another reason: render() reports it
+    return True
+
+
 def render(
     tokenizer: Any,
     conversations: Sequence[Messages],
@@ -155,12 +184,14 @@ def render(
     A conversation ending with an assistant turn is rendered whole, with its loss mask; the prompt is the
     conversation without that turn plus the generation prompt. The prompt must be the exact start of the whole
     conversation, otherwise training and serving would see different prompt tokens; that is an error naming the
-    template. `on_progress(done, total)` is called after each chunk.
+    template. A template without a system role (Gemma's) gets the system text before the first user turn, in
+    training and evaluation alike. `on_progress(done, total)` is called after each chunk.
     """
     out: list[Rendered] = []
     total = len(conversations)
+    fold = rejects_system_role(tokenizer, template)
     for start in range(0, total, RENDER_CHUNK):
-        chunk = [list(c) for c in conversations[start : start + RENDER_CHUNK]]
+        chunk = [fold_system(list(c)) if fold else list(c) for c in conversations[start : start + RENDER_CHUNK]]
         answered = [bool(c) and c[-1]["role"] == "assistant" for c in chunk]
         prompts = _ids(
             tokenizer,
