@@ -132,11 +132,9 @@ def run_pipeline(
     from lensforge.finetune.api import resolve_base
     from lensforge.release.snapshot import snapshot_dir
 
-    base_path, fmt = resolve_base(ws, "tiny", snapshot_dir(ws, snap["snapshot_id"]))
-    base_eval = evaluate(ws, model=base_path, snapshot_id=snap["snapshot_id"], chat_format=fmt.name, actor=actor)
-    tuned_eval = evaluate(
-        ws, model=base_path, snapshot_id=snap["snapshot_id"], run_id=run["run_id"], chat_format=fmt.name, actor=actor
-    )
+    base_path = resolve_base(ws, "tiny", snapshot_dir(ws, snap["snapshot_id"]))  # renders with its own template
+    base_eval = evaluate(ws, model=base_path, snapshot_id=snap["snapshot_id"], actor=actor)
+    tuned_eval = evaluate(ws, model=base_path, snapshot_id=snap["snapshot_id"], run_id=run["run_id"], actor=actor)
     scores = {}
     for b, t in zip(base_eval["datasets"], tuned_eval["datasets"], strict=True):
         scores[b["dataset_id"]] = {

@@ -15,7 +15,7 @@ from lensforge.errors import LensforgeError
 from lensforge.evaluate import report as report_mod
 from lensforge.evaluate.api import compare, evaluate, get_eval, list_evals, write_report
 from lensforge.evaluate.backends import OpenAICompatibleBackend, TransformersBackend
-from lensforge.finetune.chat import FORMATS, TINY_SPECIAL_TOKENS
+from lensforge.finetune.tiny import TINY_SPECIAL_TOKENS, random_llama, train_tokenizer
 from lensforge.release.snapshot import SNAPSHOT_SCHEMA, SYSTEM_PROMPT
 
 SNAPSHOT_ID = "s0123456789abcde"
@@ -200,45 +200,32 @@ def build_snapshot(ws) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    """A 2-layer Llama (hidden 64) at seeded random init, with a byte-level BPE trained on the snapshot texts."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    """A 2-layer Llama (hidden 64) at seeded random init, with a byte-level BPE trained on the snapshot texts.
 
+    Its tokenizer carries no chat template (a base model's), so evaluating it needs `chat_template="tiny"`.
+    """
     texts = [SYSTEM_PROMPT] + [t for d in DATA for t in (d[3], *(x for r in d[4] for x in (r[2], r[3])))]
-    tok = Tokenizer(models.BPE(unk_token="<|unk|>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
+    tokenizer = train_tokenizer(
         texts * 3,
-        trainer=trainers.BpeTrainer(
-            vocab_size=800,
-            special_tokens=list(TINY_SPECIAL_TOKENS),
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<|pad|>",
+        special_tokens=list(TINY_SPECIAL_TOKENS),
+        vocab_size=800,
         unk_token="<|unk|>",
+        min_frequency=0,
+        pad_token="<|pad|>",
         eos_token="<|end|>",
-        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
     )
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
+    model = random_llama(
+        tokenizer,
+        {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "max_position_embeddings": 1024,
+        },
+        seed=0,
     )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
     path = tmp_path_factory.mktemp("tiny") / "tiny-llama"
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -277,7 +264,7 @@ def test_transformers_end_to_end(ws, tiny_model):
         ws,
         model=str(tiny_model),
         snapshot_id=SNAPSHOT_ID,
-        chat_format="tiny",
+        chat_template="tiny",
         score_labels=True,
         batch_size=4,
         actor="tester",
@@ -319,7 +306,7 @@ def test_transformers_end_to_end(ws, tiny_model):
     ev = get_eval(ws, result["eval_id"])
     assert ev["status"] == "finished" and ev["finished_at"] and ev["error"] is None
     assert ev["params"]["primary_metrics"] == {SARCASM: "macro_f1", HOSTILITY: "weighted_f1", XLSUM: "rouge2"}
-    assert ev["params"]["chat_format"] == "tiny"
+    assert ev["params"]["chat_template"] == "tiny"
     assert set(result["by_language"]) == {"ar", "hi", "en"}
     assert result["overall"]["rows"] == TEST_ROWS
     assert [e["payload"]["status"] for e in _events(ws, result["eval_id"])] == ["finished"]
@@ -327,7 +314,7 @@ def test_transformers_end_to_end(ws, tiny_model):
 
 
 def test_transformers_batching_and_label_scores_are_consistent(tiny_model):
-    backend = TransformersBackend(str(tiny_model), chat_format=FORMATS["tiny"], batch_size=3)
+    backend = TransformersBackend(str(tiny_model), chat_template="tiny", batch_size=3)
     prompts = [
         [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": f"Classify.\nInput: {r[2]}"}]
         for r in DATA[0][4][:3]
@@ -345,7 +332,7 @@ def test_transformers_batching_and_label_scores_are_consistent(tiny_model):
     tok = backend.tokenizer
     for p, prompt in enumerate(prompts):
         for c, label in enumerate((N, S)):
-            ids_p = tok.encode(backend.render(prompt), add_special_tokens=False)
+            ids_p = backend.prompt_ids([prompt])[0]
             ids_c = tok.encode(f"Label: {label}<|end|>", add_special_tokens=False)
             with torch.inference_mode():
                 logits = backend.model(input_ids=torch.tensor([ids_p + ids_c])).logits[0]
@@ -357,7 +344,7 @@ def test_transformers_batching_and_label_scores_are_consistent(tiny_model):
 # peft's imports and transformers' gradient-checkpointing probe warn from inside the libraries.
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-def test_a_runs_adapter_and_chat_format(ws, tiny_model):
+def test_a_runs_adapter_and_chat_template(ws, tiny_model):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -369,16 +356,60 @@ def test_a_runs_adapter_and_chat_format(ws, tiny_model):
     lora.save_pretrained(ws.runs_dir / "r-lora" / "adapter")
     _add_run(ws, "r-lora", adapter_path="runs/r-lora/adapter")
     common = {"model": str(tiny_model), "snapshot_id": SNAPSHOT_ID, "datasets": [SARCASM], "limit_per_dataset": 2}
-    # No adapter or chat format given: both come from the run.
+    # No adapter or chat template given: both come from the run (its recorded template: the tokenizer has none).
     tuned = evaluate(ws, run_id="r-lora", actor="t", **common)
     ev = get_eval(ws, tuned["eval_id"])
     assert ev["adapter"] == str(ws.runs_dir / "r-lora" / "adapter") and ev["run_id"] == "r-lora"
-    assert ev["params"]["chat_format"] == "tiny"
+    assert ev["params"]["chat_template"] == "tiny"
     assert ev["params"]["backend"]["adapter"] == ev["adapter"]
-    base = evaluate(ws, chat_format="tiny", actor="t", **common)
+    base = evaluate(ws, chat_template="tiny", actor="t", **common)
     # A fresh LoRA adapter is a no-op (its B matrices start at zero): the same greedy answers as the base.
     raw = [pl.read_parquet(r["predictions"])["raw_output"].to_list() for r in (tuned, base)]
     assert raw[0] == raw[1]
+
+
+def test_summaries_stop_generating_at_the_first_full_stop(tiny_model):
+    """A stopping criterion ends generation at '.', rather than generating the token budget and cutting after."""
+    import torch
+
+    backend = TransformersBackend(str(tiny_model), chat_template="tiny", batch_size=2)
+    dot = backend.tokenizer.convert_tokens_to_ids(".")
+    head = torch.nn.Linear(backend.model.config.hidden_size, len(backend.tokenizer), bias=True)
+    with torch.no_grad():  # a head that always answers "."
+        head.weight.zero_()
+        head.bias.fill_(-10.0)
+        head.bias[dot] = 10.0
+    backend.model.lm_head = head
+    prompts = [[{"role": "user", "content": "Summarize.\nInput: news"}]] * 2
+    assert backend.generate(prompts, max_new_tokens=8) == ["." * 8] * 2  # no stop: the whole budget
+    assert backend.generate(prompts, max_new_tokens=8, stop=(".", "।")) == ["."] * 2  # stopped at the first
+
+
+class _StopRecorder:
+    """A backend that takes `stop` strings and records what each call asked for."""
+
+    name = "stop-recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, dict]] = []
+
+    def generate(self, conversations, *, max_new_tokens=20, stop=()):
+        self.calls.append((len(conversations), {"max_new_tokens": max_new_tokens, "stop": tuple(stop)}))
+        return ["Summary: a sentence. More." if stop else "Label: sarcastic"] * len(conversations)
+
+
+def test_only_summaries_are_generated_with_the_full_stop_and_progress_is_reported(ws):
+    build_snapshot(ws)
+    rec, events = _StopRecorder(), []
+    evaluate(ws, model="m", snapshot_id=SNAPSHOT_ID, backend=rec, actor="t", on_progress=events.append)
+    asked = {kw["stop"] for _, kw in rec.calls}
+    assert asked == {(), (".", "।")}
+    assert all(kw["max_new_tokens"] == (64 if kw["stop"] else 20) for _, kw in rec.calls)
+    done = [(e["dataset"], e["done"], e["total"]) for e in events]
+    for dataset, *_, rows in DATA:  # each dataset reports 0 then all its test rows, in order
+        n = sum(1 for r in rows if r[1] == "test")
+        assert [(d, x, t) for d, x, t in done if d == dataset] == [(dataset, 0, n), (dataset, n, n)]
+    assert [e["index"] for e in events] == sorted(e["index"] for e in events)
 
 
 class _Recorder:
@@ -401,8 +432,11 @@ def test_errors_before_any_inference(ws, tiny_model):
         evaluate(ws, model="m", snapshot_id=SNAPSHOT_ID, datasets=[SARCASM, "en/nope"], backend=rec, actor="t")
     with pytest.raises(LensforgeError, match="no snapshot"):
         evaluate(ws, model="m", snapshot_id="s-missing", backend=rec, actor="t")
-    with pytest.raises(LensforgeError, match="no known chat format"):
-        evaluate(ws, model=str(tiny_model), snapshot_id=SNAPSHOT_ID, actor="t")  # a path says nothing of its format
+    with pytest.raises(LensforgeError, match="has no chat template") as err:
+        evaluate(ws, model=str(tiny_model), snapshot_id=SNAPSHOT_ID, actor="t")  # its tokenizer carries no template
+    assert "llama2, mistral, tiny" in str(err.value)
+    with pytest.raises(LensforgeError, match=r"neither a shipped template nor a \.jinja file"):
+        evaluate(ws, model=str(tiny_model), snapshot_id=SNAPSHOT_ID, chat_template="chatml", actor="t")
     with pytest.raises(LensforgeError, match="base-url"):
         evaluate(ws, model="m", snapshot_id=SNAPSHOT_ID, backend="openai-compatible", actor="t")
     with pytest.raises(LensforgeError, match="no run"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -21,9 +22,8 @@ import pytest
 from lensforge.catalog.db import connect, transaction
 from lensforge.errors import LensforgeError
 from lensforge.finetune import api
-from lensforge.finetune.chat import FORMATS, TINY_SPECIAL_TOKENS, chat_format_for
 from lensforge.finetune.config import OPTIMIZERS, load_presets, parse_overrides, resolve_config
-from lensforge.finetune.data import IGNORE, encode_rows, pack, resolve_base
+from lensforge.finetune.tiny import TINY_SPECIAL_TOKENS
 from lensforge.release.verify import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,10 +145,11 @@ def test_presets_hold_the_documented_values():
     assert set(presets) == {"llamalens-qlora", "llamalens-lora", "qlora-r64", "cpu-tiny"}
     q = presets["llamalens-qlora"]
     assert (q.quantization, q.compute_dtype, q.double_quant) == ("4bit", "bfloat16", False)
-    assert (q.lora_r, q.lora_alpha, q.lora_dropout) == (16, 16, 0.05)
-    assert (q.learning_rate, q.lr_scheduler, q.optimizer, q.epochs) == (2e-4, "linear", "adamw_torch", 1)
+    assert (q.lora_r, q.lora_alpha, q.lora_dropout) == (128, 128, 0.1)  # the LlamaLens code's (facts section 6)
+    assert (q.learning_rate, q.lr_scheduler, q.optimizer, q.epochs) == (2e-4, "linear", "adamw_torch", 2)
+    assert (q.packing, q.max_length, q.warmup_steps, q.seed) == (True, 4096, 10, 3407)
     assert q.per_device_batch * q.grad_accum == 16 and q.per_device_batch == 4
-    assert q.base_model == "meta-llama/Llama-3.1-8B-Instruct"
+    assert q.base_model == "meta-llama/Llama-3.1-8B-Instruct" and q.chat_template is None  # the model's own
     full = presets["llamalens-lora"]
     assert (full.quantization, full.lora_r, full.lora_alpha, full.epochs) == ("none", 512, 512, 2)
     r64 = presets["qlora-r64"]
@@ -159,6 +160,7 @@ def test_presets_hold_the_documented_values():
         0.03,
         True,
     )
+    assert r64.chat_template == "mistral"  # Mistral-7B-v0.1 ships no template: the seed's ###Human format
     tiny = presets["cpu-tiny"]
     assert (tiny.base_model, tiny.quantization, tiny.compute_dtype, tiny.max_length) == ("tiny", "none", "float32", 256)
     assert not tiny.needs_cuda() and q.needs_cuda() and r64.needs_cuda()
@@ -172,15 +174,17 @@ def test_offered_optimizers_exist_in_transformers():
 
 def test_overrides_are_typed_against_the_fields():
     got = parse_overrides(
-        ["lora_r=8", "learning_rate=3e-4", "packing=true", "target_modules=q_proj,v_proj", "chat_format=none"]
+        ["lora_r=8", "learning_rate=3e-4", "packing=true", "target_modules=q_proj,v_proj", "chat_template=none"]
     )
     assert got == {
         "lora_r": 8,
         "learning_rate": 3e-4,
         "packing": True,
         "target_modules": ["q_proj", "v_proj"],
-        "chat_format": None,
+        "chat_template": None,
     }
+    assert parse_overrides(["chat_template=llama2"]) == {"chat_template": "llama2"}
+    assert parse_overrides(["chat_template=/tmp/mine.jinja"]) == {"chat_template": "/tmp/mine.jinja"}
     cfg = resolve_config("cpu-tiny", {"epochs": "2", "modules_to_save": "lm_head", "quantization": "8bit"})
     assert cfg.epochs == 2.0 and cfg.modules_to_save == ["lm_head"] and cfg.quantization == "8bit"
     assert resolve_config("cpu-tiny", {}).lora_r == 16  # the preset itself is unchanged
@@ -195,7 +199,8 @@ def test_overrides_are_typed_against_the_fields():
         (["quantization=2bit"], "quantization"),
         (["learning_rate=-1"], "learning_rate"),
         (["optimizer=adamw_hf"], "optimizer"),
-        (["chat_format=chatml"], "chat format"),
+        (["chat_template=chatml"], "chat template"),
+        (["chat_format=llama3"], "unknown setting 'chat_format'"),
         (["epochs"], "key=value"),
     ],
 )
@@ -212,52 +217,13 @@ def test_unknown_preset_lists_the_presets():
         resolve_config("llamalens-xl", {})
 
 
-# ---------------------------------------------------------------- chat formats and the loss mask
-
-MESSAGES = [
-    {"role": "system", "content": "SYS"},
-    {"role": "user", "content": "Classify.\nInput: text"},
-    {"role": "assistant", "content": "Label: positive"},
-]
+# ---------------------------------------------------------------- the tiny model
 
 
-@pytest.mark.parametrize(
-    ("name", "prompt", "completion"),
-    [
-        (
-            "llama3",
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nSYS<|eot_id|>"
-            "<|start_header_id|>user<|end_header_id|>\n\nClassify.\nInput: text<|eot_id|>"
-            "<|start_header_id|>assistant<|end_header_id|>\n\n",
-            "Label: positive<|eot_id|>",
-        ),
-        ("llama2", "<s>[INST] <<SYS>>\nSYS\n<</SYS>>\n\nClassify.\nInput: text [/INST] ", "Label: positive </s>"),
-        ("mistral", "###Human: SYS\n\nClassify.\nInput: text ###Assistant: ", "Label: positive</s>"),
-        ("tiny", "<|system|>SYS<|user|>Classify.\nInput: text<|assistant|>", "Label: positive<|end|>"),
-    ],
-)
-def test_chat_formats_render(name, prompt, completion):
-    fmt = FORMATS[name]
-    assert fmt.prompt(MESSAGES) == prompt
-    assert fmt.completion(MESSAGES) == completion
-    assert fmt.render(MESSAGES) == prompt + completion
-
-
-def test_base_models_pick_their_format(snap):
-    snapshot_dir = snap.snapshots_dir / SNAPSHOT_ID
-    assert chat_format_for("meta-llama/Llama-3.1-8B-Instruct").name == "llama3"
-    assert chat_format_for("meta-llama/Llama-2-7b-chat-hf").name == "llama2"
-    assert chat_format_for("mistralai/Mistral-7B-v0.1").name == "mistral"
-    assert resolve_base(snap, "mistralai/Mistral-7B-v0.1", snapshot_dir, chat_format="llama3")[1].name == "llama3"
-    with pytest.raises(LensforgeError, match="chat_format"):
-        resolve_base(snap, "acme/unknown-7b", snapshot_dir)
-    path, fmt = resolve_base(snap, "tiny", snapshot_dir)
-    assert fmt.name == "tiny" and Path(path).is_dir()
-
-
-def test_tiny_model_is_cached_and_loads_offline(snap):
+def test_tiny_model_is_cached_carries_its_chat_template_and_loads_offline(snap):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from lensforge.finetune.chat import has_generation_markers, shipped_templates
     from lensforge.finetune.data import corpus_texts
 
     texts = corpus_texts(snap.snapshots_dir / SNAPSHOT_ID)
@@ -272,39 +238,13 @@ def test_tiny_model_is_cached_and_loads_offline(snap):
         assert len(tok(special, add_special_tokens=False)["input_ids"]) == 1
     arabic = "نتمنى معالجة الهاتف الجديد"
     assert tok.decode(tok(arabic, add_special_tokens=False)["input_ids"]) == arabic
-
-
-def test_loss_mask_covers_exactly_the_answer(snap):
-    from transformers import AutoTokenizer
-
-    snapshot_dir = snap.snapshots_dir / SNAPSHOT_ID
-    path, _ = resolve_base(snap, "tiny", snapshot_dir)
-    tok = AutoTokenizer.from_pretrained(path)
-    rows = pl.read_parquet(snapshot_dir / "data" / "train.parquet")["messages"].to_list()
-    sample = rows[:5] + rows[-5:] + rows[200:205]  # Arabic, English labels and summaries
-    for name, fmt in FORMATS.items():
-        enc = encode_rows(sample, tok, fmt, max_length=4096)
-        assert len(enc.input_ids) == len(sample) and enc.dropped == 0, name
-        for messages, ids, labels in zip(sample, enc.input_ids, enc.labels, strict=True):
-            answer = [t for t in labels if t != IGNORE]
-            assert tok.decode(answer) == fmt.completion(messages), name
-            n_prompt = len(ids) - len(answer)
-            assert labels[:n_prompt] == [IGNORE] * n_prompt and labels[n_prompt:] == ids[n_prompt:]
-            assert tok.decode(ids[:n_prompt]) == fmt.prompt(messages)
-    fmt = FORMATS["tiny"]
-    full = encode_rows(sample, tok, fmt, max_length=4096)
-    longest = max(len(x) for x in full.input_ids)
-    dropped = encode_rows(sample, tok, fmt, max_length=longest - 1, truncation="drop")
-    assert dropped.dropped >= 1 and dropped.truncated == 0 and len(dropped.input_ids) == len(sample) - dropped.dropped
-    cut = encode_rows(sample, tok, fmt, max_length=longest - 1, truncation="prompt_left")
-    assert cut.truncated >= 1 and cut.dropped == 0
-    for ids, labels, messages in zip(cut.input_ids, cut.labels, sample, strict=True):
-        assert len(ids) <= longest - 1
-        assert tok.decode([t for t in labels if t != IGNORE]) == fmt.completion(messages)  # the answer stays whole
-    packed = pack(full, 128, seed=1)
-    assert all(len(x) <= 128 for x in packed.input_ids) and packed.packed_from == len(sample)
-    assert sum(t != IGNORE for x in packed.labels for t in x) == sum(t != IGNORE for x in full.labels for t in x)
-    assert sum(len(x) for x in packed.input_ids) == full.tokens
+    # The tokenizer carries the shipped `tiny` template, with generation markers (what TRL's
+    # assistant_only_loss needs), so the saved folder trains and serves like any chat model.
+    assert tok.chat_template == shipped_templates()["tiny"] and has_generation_markers(tok.chat_template)
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    assert tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == (
+        "<|system|>S<|user|>U<|assistant|>"
+    )
 
 
 # ---------------------------------------------------------------- training runs
@@ -334,18 +274,28 @@ def test_cpu_tiny_trains_end_to_end(snap):
     assert [m["step"] for m in record["metrics"]] == metrics["step"].to_list()
     assert record["adapter_path"] == f"runs/{run_id}/adapter"
     assert _events(snap, "finetune.start", run_id) == 1
-    assert [p["step"] for p in progress] == metrics["step"].to_list()
+    assert [p["step"] for p in progress if p["event"] == "log"] == metrics["step"].to_list()
+    steps = [p["step"] for p in progress if p["event"] == "step"]
+    assert steps == list(range(0, 13)) and {p["max_steps"] for p in progress if p["event"] == "step"} == {12}
+    phases = [p["phase"] for p in progress if p["event"] == "phase"]
+    assert phases == ["tokenizer", "data", "model", "training", "saving"]
+    (fit,) = [p for p in progress if p["event"] == "data_done"]
+    assert fit["dropped"] == 0 and "all 390 rows fit max_length 256" in fit["message"]
+    assert record["phase"] == "finished" and record["config"]["loss_mask"] == "generation"
+    assert json.loads((run_path / "status.json").read_text(encoding="utf-8"))["phase"] == "finished"
     listed = api.list_runs(snap)
     assert listed["run_id"].to_list() == [run_id] and listed["status"].to_list() == ["finished"]
     # the adapter loads on the base offline and generates
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(run_path / "adapter")
+    tok = AutoTokenizer.from_pretrained(run_path / "adapter")  # saved with the chat template it trained with
     model = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(record["config"]["base_path"]), run_path / "adapter"
     )
-    ids = tok("<|user|>hello<|assistant|>", add_special_tokens=False, return_tensors="pt")["input_ids"]
+    prompt = [{"role": "user", "content": "hello"}]
+    ids = tok.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    ids = ids["input_ids"]
     assert model.generate(ids, max_new_tokens=3, do_sample=False).shape[1] > ids.shape[1]
 
 
@@ -449,7 +399,7 @@ def test_cancel_then_resume_continues_the_step_count(snap):
     overrides = {**FAST, "max_steps": 10, "logging_steps": 1, "save_steps": 4}
 
     def cancel_at_step_5(row):
-        if row["step"] == 5:
+        if row["event"] == "log" and row["step"] == 5:
             api.cancel_run(snap, row["run_id"], "tester")
 
     first = api.train(
@@ -543,3 +493,28 @@ def test_a_run_whose_process_died_is_closed_as_failed(snap):
     assert "ended without recording an outcome" in api.get_run(snap, "rdead0000000")["error"]
     with pytest.raises(LensforgeError, match="no run"):
         api.get_run(snap, "rnope")
+
+
+def test_cli_finetune_and_evaluate_say_what_they_do(snap, capsys):
+    """Phases, the over-length rows and why, the step bar; then a per-dataset line from evaluate."""
+    from clihelp import run_cli
+
+    sets = ["max_steps=2", "logging_steps=1", "per_device_batch=8", "max_length=80"]
+    res = run_cli(capsys, "-w", str(snap.root), "finetune", SNAPSHOT_ID, *(a for s in sets for a in ("--set", s)))
+    assert res.code == 0, res.err
+    out = res.out
+    for phase in ("tokenizer:", "data:", "model:", "training:", "saving:"):
+        assert phase in out, out
+    assert out.index("tokenizer:") < out.index("data:") < out.index("training:") < out.index("saving:")
+    dropped = re.search(r"train: dropped (\d+) of 390 rows longer than max_length 80 tokens \(truncation=drop\)", out)
+    assert dropped and int(dropped.group(1)) > 0, out
+    assert "raise --set max_length=N to keep them" in out
+    run_id = re.search(r"run (r[0-9a-f]{11}) finished", out).group(1)
+    assert api.get_run(snap, run_id)["config"]["data"]["dropped"] == int(dropped.group(1))
+
+    res = run_cli(
+        capsys, "-w", str(snap.root), "evaluate", "--snapshot", SNAPSHOT_ID, "--adapter", run_id, "--limit", "2"
+    )
+    assert res.code == 0, res.err
+    for k, name in enumerate(("demo_sarcasm_ar", "demo_news_sentiment_en", "demo_summaries_en"), start=1):
+        assert re.search(rf"\[{k}/3\] {name}: 2 rows in [\d.]+ s", res.out), res.out

@@ -241,6 +241,8 @@ class FakeHub:
         from huggingface_hub import CommitInfo
 
         self.calls.append(("upload_folder", (), kwargs))
+        folder = Path(kwargs["folder_path"])  # a staged export, gone after the call: list what it held
+        self.uploaded = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         if self.fail == "upload":
             raise RuntimeError(f"401 Unauthorized for token {FAKE_TOKEN}")
         repo = kwargs["repo_id"]
@@ -330,6 +332,9 @@ def test_export_loads_with_datasets(snapshot, tmp_path):
         "data/test.parquet",
         "data/train.parquet",
         "manifest.json",
+        "recipes/README.md",
+        "recipes/axolotl.yaml",
+        "recipes/train_trl.py",
     ]
     ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))
     assert set(ds) == {"train", "validation", "test"}  # dev rows are published under the Hub's name
@@ -415,7 +420,13 @@ def test_publish_makes_one_commit_tags_it_and_records_it(ws, snapshot, online, m
     assert repo_args == ("QCRI/lensforge-ar-en-hi",)
     assert repo_kwargs["repo_type"] == "dataset" and repo_kwargs["private"] is True and repo_kwargs["exist_ok"]
     ((_, upload),) = hub.named("upload_folder")
-    assert Path(upload["folder_path"]) == snapshot["dir"]
+    assert Path(upload["folder_path"]).name == SID  # the export layout of the snapshot, training recipes included
+    assert hub.uploaded == [
+        *sorted(p.relative_to(snapshot["dir"]).as_posix() for p in snapshot["dir"].rglob("*") if p.is_file()),
+        "recipes/README.md",
+        "recipes/axolotl.yaml",
+        "recipes/train_trl.py",
+    ]
     assert upload["repo_id"] == "QCRI/lensforge-ar-en-hi" and upload["repo_type"] == "dataset"
     assert SID in upload["commit_message"]
     ((tag_args, tag_kwargs),) = hub.named("create_tag")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
+from rich.progress import Progress, TaskID
 
 from lensforge.cli.common import (
     JsonOpt,
@@ -19,6 +21,7 @@ from lensforge.cli.common import (
     console,
 )
 from lensforge.errors import LensforgeError
+from lensforge.progress import progress_bar
 from lensforge.workspace import Workspace
 
 evals_app = typer.Typer(help="Evaluations: list, show, compare.", no_args_is_help=True)
@@ -27,12 +30,12 @@ app.add_typer(evals_app, name="evals")
 
 def _resolve_eval_model(
     ws: Workspace, model: str | None, adapter: str | None, snapshot: str
-) -> tuple[str, str | None, str | None, str | None]:
-    """(model path or name, adapter path, run id, chat format) from what the user typed."""
+) -> tuple[str, str | None, str | None]:
+    """(model path or name, adapter path, run id) from what the user typed."""
     from lensforge.finetune.api import get_run, resolve_base
     from lensforge.release.snapshot import snapshot_dir
 
-    run_id = None
+    run_id, base_path = None, None
     if adapter and not Path(adapter).exists():
         run = get_run(ws, adapter)  # a run id: its adapter, and its base unless --model says otherwise
         run_id = run["run_id"]
@@ -40,12 +43,12 @@ def _resolve_eval_model(
         if adapter is None:
             raise LensforgeError(f"run {run_id} has no adapter (status {run['status']})")
         model = model or run["base_model"]
+        base_path = run["config"].get("base_path") if model == run["base_model"] else None
     if not model:
         raise LensforgeError("give --model (a base model, or tiny) or --adapter RUN")
-    if model == "tiny":
-        path, fmt = resolve_base(ws, "tiny", snapshot_dir(ws, snapshot))
-        return path, adapter, run_id, fmt.name
-    return model, adapter, run_id, None
+    if model == "tiny":  # the run's own tiny model, else the one built from this snapshot
+        return base_path or resolve_base(ws, "tiny", snapshot_dir(ws, snapshot)), adapter, run_id
+    return model, adapter, run_id
 
 
 @app.command()
@@ -60,7 +63,14 @@ def evaluate(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="The OpenAI-compatible server (vLLM, TGI).")
     ] = None,
-    chat_format: Annotated[str | None, typer.Option("--chat-format", help="llama3, llama2, mistral or tiny.")] = None,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(
+            "--chat-template",
+            "--chat-format",
+            help="A shipped chat template (llama2, mistral, tiny) or a .jinja file, for a model without its own.",
+        ),
+    ] = None,
     score_labels: Annotated[
         bool, typer.Option("--score-labels", help="Score each label by log-probability (AUC).")
     ] = False,
@@ -73,26 +83,28 @@ def evaluate(
 
     ws = _ws()
     if backend == "transformers":
-        model, adapter, run_id, fmt = _resolve_eval_model(ws, model, adapter, snapshot)
+        model, adapter, run_id = _resolve_eval_model(ws, model, adapter, snapshot)
     else:
-        run_id, fmt = None, None
+        run_id = None
         if not model:
             raise LensforgeError("give --model (the name the server serves)")
-    res = run_eval(
-        ws,
-        model=model,
-        snapshot_id=snapshot,
-        adapter=adapter,
-        run_id=run_id,
-        datasets=datasets,
-        backend=backend,
-        base_url=base_url,
-        chat_format=chat_format or fmt,
-        score_labels=score_labels,
-        batch_size=batch_size,
-        actor=_actor(),
-        limit_per_dataset=limit,
-    )
+    with progress_bar(None if as_json else console, unit="rows") as bars:
+        res = run_eval(
+            ws,
+            model=model,
+            snapshot_id=snapshot,
+            adapter=adapter,
+            run_id=run_id,
+            datasets=datasets,
+            backend=backend,
+            base_url=base_url,
+            chat_template=chat_template,
+            score_labels=score_labels,
+            batch_size=batch_size,
+            actor=_actor(),
+            limit_per_dataset=limit,
+            on_progress=None if as_json else _EvalView(bars),
+        )
     if as_json:
         _print_json(res)
         return
@@ -109,6 +121,27 @@ def evaluate(
         for d in res["datasets"]
     ]
     _print_frame(pl.DataFrame(rows), title="scores")
+
+
+class _EvalView:
+    """One bar per dataset (rows answered, rate, ETA), left on screen as a line when the dataset is done."""
+
+    def __init__(self, bars: Progress) -> None:
+        self.bars = bars
+        self.tasks: dict[str, tuple[TaskID, float]] = {}
+
+    def __call__(self, info: dict[str, Any]) -> None:
+        if info.get("event") != "dataset":
+            return
+        name = f"[{info['index'] + 1}/{info['datasets']}] {info['dataset']}"
+        if info["dataset"] not in self.tasks:
+            self.tasks[info["dataset"]] = (self.bars.add_task(name, total=info["total"]), time.monotonic())
+        task, started = self.tasks[info["dataset"]]
+        self.bars.update(task, completed=info["done"])
+        if info["done"] >= info["total"]:
+            self.bars.remove_task(task)
+            seconds = time.monotonic() - started
+            self.bars.console.print(f"  {name}: {info['total']} rows in {seconds:.1f} s", highlight=False)
 
 
 @evals_app.command("list")

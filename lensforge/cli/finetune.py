@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
+from rich.progress import Progress, TaskID
 
 from lensforge.cli.common import (
     JsonOpt,
@@ -16,6 +17,7 @@ from lensforge.cli.common import (
     app,
     console,
 )
+from lensforge.progress import progress_bar
 
 runs_app = typer.Typer(help="Fine-tuning runs: list, show, cancel.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -39,7 +41,11 @@ def finetune(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fine-tune a base model on a snapshot (LoRA/QLoRA) and record the run."""
+    """Fine-tune a base model on a snapshot (LoRA/QLoRA through TRL's SFTTrainer) and record the run.
+
+    The rows are rendered with the base model's own chat template (`--set chat_template=NAME|FILE` for a base
+    model without one: llama2, mistral, tiny).
+    """
     from lensforge.finetune.api import parse_overrides, start_background, train
 
     ws = _ws()
@@ -49,13 +55,17 @@ def finetune(
         _print_json({"run_id": run_id}) if as_json else console.print(f"run {run_id} started in the background")
         return
 
-    def progress(info: dict[str, Any]) -> None:
-        if not as_json and "step" in info and info.get("loss") is not None:
-            console.print(f"step {info['step']}: loss {info['loss']:.4f}", highlight=False)
-
-    res = train(
-        ws, snapshot, base=base, preset=preset, overrides=overrides, actor=_actor(), resume=resume, on_progress=progress
-    )
+    with progress_bar(None if as_json else console, unit="steps") as bars:
+        res = train(
+            ws,
+            snapshot,
+            base=base,
+            preset=preset,
+            overrides=overrides,
+            actor=_actor(),
+            resume=resume,
+            on_progress=None if as_json else _TrainView(bars),
+        )
     if as_json:
         _print_json(res)
     else:
@@ -63,6 +73,37 @@ def finetune(
             f"run {res['run_id']} {res['status']}: adapter {res.get('adapter_path')}, "
             f"final loss {res.get('final_loss')}"
         )
+
+
+class _TrainView:
+    """Draws train()'s progress events: a line per phase, a bar for data preparation and one for the steps."""
+
+    def __init__(self, bars: Progress) -> None:
+        self.bars = bars
+        self.tasks: dict[str, TaskID] = {}
+        self.loss: float | None = None
+
+    def _bar(self, key: str, description: str, total: int, done: int) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.bars.add_task(description, total=total, completed=done)
+        self.bars.update(self.tasks[key], description=description, total=total, completed=done)
+
+    def __call__(self, info: dict[str, Any]) -> None:
+        event = info.get("event")
+        if event == "phase":
+            self.bars.console.print(f"[bold]{info['phase']}[/bold]: {info['message']}", highlight=False)
+        elif event == "data":
+            key = f"data:{info['split']}"
+            self._bar(key, f"rendering {info['split']} rows", info["total"], info["done"])
+            if info["done"] >= info["total"]:
+                self.bars.remove_task(self.tasks.pop(key))
+        elif event == "data_done":
+            self.bars.console.print(f"  {info['message']}", highlight=False)
+        elif event in ("step", "log"):
+            if info.get("loss") is not None:
+                self.loss = info["loss"]
+            loss = f" (loss {self.loss:.3f})" if self.loss is not None else ""
+            self._bar("steps", f"training{loss}", info["max_steps"], info["step"])
 
 
 @runs_app.command("list")

@@ -14,7 +14,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,18 +28,23 @@ from lensforge.errors import LensforgeError
 from lensforge.evaluate import metrics
 from lensforge.evaluate.backends import (
     LABEL_TOKENS,
+    SUMMARY_STOP,
     SUMMARY_TOKENS,
     Backend,
     OpenAICompatibleBackend,
     TransformersBackend,
+    accepts_stop,
+    load_tokenizer,
     without_answer,
 )
 from lensforge.evaluate.extract import extract_label, join_labels, label_alternatives, split_labels, strip_prefix
-from lensforge.finetune.chat import FORMATS, ChatFormat, chat_format_for
+from lensforge.finetune.chat import shipped_templates
 from lensforge.release.snapshot import dataset_facts, get_snapshot
 from lensforge.workspace import Workspace, atomic_path, write_text_atomic
 
 BACKENDS = ("transformers", "openai-compatible")
+GENERATE_CHUNK = 64  # rows per backend call: the progress bar moves after each
+Progress = Callable[[dict[str, Any]], None]
 TASK_TYPES = ("classification", "pair_classification", "multilabel", "generation")
 _SENTENCE_END = re.compile(r"[.।](?=\s|$)")
 
@@ -155,20 +160,14 @@ def _run_row(ws: Workspace, run_id: str) -> dict[str, Any]:
     return df.to_dicts()[0]
 
 
-def _resolve_format(model: str, explicit: str | None, run: dict[str, Any] | None) -> ChatFormat:
-    """The chat format: explicit, else the run's, else a tiny model's marker file, else from the model's name."""
-    if explicit:
-        return chat_format_for(model, explicit)
-    if run and run.get("chat_format") in FORMATS:
-        return FORMATS[run["chat_format"]]
-    marker = Path(model) / "lensforge.json"
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text(encoding="utf-8")).get("kind") == "tiny":
-                return FORMATS["tiny"]
-        except (OSError, ValueError):
-            pass
-    return chat_format_for(model)
+def _recorded_template(run: dict[str, Any] | None) -> str | None:
+    """The shipped template a run recorded: used only when neither the caller nor the tokenizer gives one.
+
+    A run saves its tokenizer, with the template it trained with, beside the adapter, and the backend renders
+    with that; runs saved before tokenizers carried templates are still evaluated with the template they named.
+    """
+    recorded = (run or {}).get("chat_format")
+    return recorded if recorded in shipped_templates() else None
 
 
 def _plan(
@@ -226,11 +225,50 @@ def _plan(
     return plans
 
 
-def _predict(d: _Dataset, backend: Backend, score_labels: bool) -> tuple[pl.DataFrame, dict[str, float], str]:
+def _dataset_progress(on_progress: Progress | None, d: _Dataset, index: int, count: int) -> Callable[[int], None]:
+    def report(done: int) -> None:
+        if on_progress is not None:
+            on_progress(
+                {
+                    "event": "dataset",
+                    "dataset": d.dataset_id,
+                    "index": index,
+                    "datasets": count,
+                    "done": done,
+                    "total": d.rows.height,
+                }
+            )
+
+    return report
+
+
+def _generate(
+    backend: Backend, conversations: list[list[dict[str, Any]]], generation: bool, progress: Callable[[int], None]
+) -> list[str]:
+    """Answers in chunks (progress after each); summaries stop at their first full stop (a stopping criterion).
+
+    A backend whose generate() takes no `stop` (one written before it did) still works: its summaries are cut
+    at the first full stop afterwards (cut_summary).
+    """
+    kwargs: dict[str, Any] = {"max_new_tokens": SUMMARY_TOKENS if generation else LABEL_TOKENS}
+    if generation and accepts_stop(backend):
+        kwargs["stop"] = SUMMARY_STOP
+    chunk = max(GENERATE_CHUNK, 4 * int(getattr(backend, "batch_size", 1) or 1))
+    raw: list[str] = []
+    progress(0)
+    for start in range(0, len(conversations), chunk):
+        raw += backend.generate(conversations[start : start + chunk], **kwargs)
+        progress(len(raw))
+    return raw
+
+
+def _predict(
+    d: _Dataset, backend: Backend, score_labels: bool, progress: Callable[[int], None]
+) -> tuple[pl.DataFrame, dict[str, float], str]:
     """Generate, extract and score one dataset: (prediction rows, metrics, primary metric)."""
     conversations = [without_answer(list(m)) for m in d.rows["messages"].to_list()]
     generation = d.task_type == "generation"
-    raw = backend.generate(conversations, max_new_tokens=SUMMARY_TOKENS if generation else LABEL_TOKENS)
+    raw = _generate(backend, conversations, generation, progress)
     gold = d.rows["output"].to_list()
     candidates: list[list[str] | None] = [None] * len(gold)
     logprobs: list[list[float] | None] = [None] * len(gold)
@@ -298,7 +336,8 @@ def _make_backend(
     *,
     model: str,
     adapter: str | None,
-    fmt: ChatFormat | None,
+    chat_template: str | None,
+    fallback_template: str | None,
     base_url: str | None,
     batch_size: int,
     device: str,
@@ -310,8 +349,14 @@ def _make_backend(
     if not isinstance(backend, str):
         return backend
     if backend == "transformers":
-        assert fmt is not None
-        return TransformersBackend(model, adapter, chat_format=fmt, device=device, batch_size=batch_size)
+        return TransformersBackend(
+            model,
+            adapter,
+            chat_template=chat_template,
+            fallback_template=fallback_template,
+            device=device,
+            batch_size=batch_size,
+        )
     return OpenAICompatibleBackend(
         base_url or "",
         model,
@@ -332,7 +377,7 @@ def evaluate(
     datasets: Sequence[str] | None = None,
     backend: str | Backend = "transformers",
     base_url: str | None = None,
-    chat_format: str | None = None,
+    chat_template: str | None = None,
     score_labels: bool = False,
     batch_size: int = 16,
     actor: str,
@@ -342,12 +387,16 @@ def evaluate(
     concurrency: int = 8,
     request_timeout: float = 60.0,
     max_retries: int = 4,
+    on_progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate `model` zero-shot on the snapshot's test rows; returns per-dataset scores and summaries.
 
     `backend` is "transformers" (a local folder or cached Hub name, `adapter` a PEFT folder) or
     "openai-compatible" (a vLLM/TGI server at `base_url` serving `model`); a Backend object is used as
-    given. `score_labels` adds AUC from the label log-probabilities (transformers only).
+    given. `chat_template` (transformers only): a shipped name or a .jinja file; by default the tokenizer's own
+    (the adapter's, when its run saved it). `score_labels` adds AUC from the label log-probabilities
+    (transformers only). `on_progress` gets {"event": "dataset", "dataset", "index", "datasets", "done", "total"}
+    as rows are answered.
     """
     kind = backend if isinstance(backend, str) else getattr(backend, "name", type(backend).__name__)
     if isinstance(backend, str) and backend not in BACKENDS:
@@ -365,7 +414,10 @@ def evaluate(
     run = _run_row(ws, run_id) if run_id else None
     if run and not adapter and run.get("adapter_path"):
         adapter = str(ws.root / run["adapter_path"])
-    fmt = _resolve_format(model, chat_format, run) if kind == "transformers" else None
+    fallback = _recorded_template(run)
+    template = None
+    if kind == "transformers" and isinstance(backend, str):  # a model without a chat template fails here, unrecorded
+        template = load_tokenizer(model, adapter, chat_template, fallback=fallback)[1]
     plans = _plan(ws, root, snap["manifest"], datasets, limit_per_dataset)
 
     eval_id = new_eval_id()
@@ -374,13 +426,14 @@ def evaluate(
         "datasets": [p.dataset_id for p in plans],
         "score_labels": score_labels,
         "limit_per_dataset": limit_per_dataset,
-        "chat_format": fmt.name if fmt else None,
+        "chat_template": template.name if template else None,
+        "chat_template_sha": template.sha if template else None,
         "decoding": {
             "do_sample": False,
             "temperature": 0.0,
             "top_p": 1.0,
             "max_new_tokens": {"classification": LABEL_TOKENS, "generation": SUMMARY_TOKENS},
-            "summary_stop": ".",
+            "summary_stop": list(SUMMARY_STOP),
         },
     }
     with transaction(ws) as con:
@@ -395,7 +448,8 @@ def evaluate(
             backend,
             model=model,
             adapter=adapter,
-            fmt=fmt,
+            chat_template=chat_template,
+            fallback_template=fallback,
             base_url=base_url,
             batch_size=batch_size,
             device=device,
@@ -406,8 +460,8 @@ def evaluate(
         )
         params["backend"] = engine.describe() if hasattr(engine, "describe") else {"backend": kind}
         frames, per_dataset = [], []
-        for d in plans:
-            frame, scores, primary = _predict(d, engine, score_labels)
+        for k, d in enumerate(plans):
+            frame, scores, primary = _predict(d, engine, score_labels, _dataset_progress(on_progress, d, k, len(plans)))
             frames.append(frame)
             per_dataset.append(_dataset_result(d, frame, scores, primary))
         by_language, overall = _summaries(per_dataset)

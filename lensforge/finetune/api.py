@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from lensforge.errors import LensforgeError
+from lensforge.finetune.chat import MODEL_TEMPLATE
 from lensforge.finetune.config import (
     CPU_PRESET,
     TrainConfig,
@@ -22,8 +23,17 @@ from lensforge.finetune.config import (
     resolve_config,
     valid_keys,
 )
-from lensforge.finetune.data import chat_format_name, resolve_base, resolve_snapshot
-from lensforge.finetune.runs import cancel_run, get_run, insert_run, list_runs, run_dir, update_run
+from lensforge.finetune.data import resolve_base, resolve_snapshot
+from lensforge.finetune.runs import (
+    cancel_run,
+    get_run,
+    insert_run,
+    list_runs,
+    read_phase,
+    run_dir,
+    update_run,
+    write_phase,
+)
 from lensforge.finetune.tiny import ensure_tiny_model
 from lensforge.finetune.train import find_resumable, latest_checkpoint, new_run_id, train
 from lensforge.workspace import Workspace
@@ -39,6 +49,7 @@ __all__ = [
     "list_presets",
     "list_runs",
     "parse_overrides",
+    "read_phase",
     "resolve_base",
     "resolve_config",
     "start_background",
@@ -96,13 +107,14 @@ def start_background(
                 "preset": preset,
                 "overrides": typed,
                 "config": {**cfg.model_dump(), "preset": preset, "background": True},
-                "chat_format": chat_format_name(cfg.base_model, cfg.chat_format),
+                "chat_format": cfg.chat_template or MODEL_TEMPLATE,  # the process records the resolved name
                 "path": str(path.relative_to(ws.root)),
                 "pid": None,
             },
             actor=actor,
         )
     path = run_dir(ws, run_id)
+    write_phase(ws, run_id, "starting")
     cmd = [
         sys.executable,
         "-m",

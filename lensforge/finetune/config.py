@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lensforge.errors import LensforgeError
-from lensforge.finetune.chat import FORMATS
+from lensforge.finetune.chat import check_template_setting
 
 CPU_PRESET = "cpu-tiny"
 # transformers optimizer names (`TrainingArguments.optim`) offered here; a test checks transformers still has them.
@@ -46,7 +46,7 @@ class TrainConfig(BaseModel):
 
     description: str = ""
     base_model: str = "tiny"
-    chat_format: str | None = None  # None: chosen from the base model's name
+    chat_template: str | None = None  # None: the tokenizer's own; else a shipped name (llama2, mistral, tiny) or a file
     epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, ge=-1)  # -1: run `epochs`; > 0 overrides epochs
     learning_rate: float = Field(2e-4, gt=0)
@@ -54,6 +54,7 @@ class TrainConfig(BaseModel):
         "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
     ] = "linear"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    warmup_steps: int = Field(0, ge=0)  # > 0: this many warmup steps (overrides warmup_ratio)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     per_device_batch: int = Field(4, ge=1)
@@ -69,7 +70,7 @@ class TrainConfig(BaseModel):
     optimizer: str = "adamw_torch"
     max_length: int = Field(2048, ge=16)
     truncation: Literal["drop", "prompt_left"] = "drop"  # examples over max_length: drop, or cut the prompt's start
-    packing: bool = False
+    packing: bool = False  # TRL best-fit packing, padding-free: examples share a block, never attention
     group_by_length: bool = False
     seed: int = 42
     logging_steps: int = Field(10, ge=1)
@@ -77,14 +78,17 @@ class TrainConfig(BaseModel):
     save_total_limit: int = Field(2, ge=0)  # checkpoints kept; 0 keeps all
     eval_steps: int = Field(0, ge=0)  # > 0: loss on the dev split every eval_steps
     gradient_checkpointing: bool = False
+    # transformers' attention kernel (None: its default, sdpa). Packing is padding-free: with sdpa/eager the
+    # per-example mask is built over the whole flattened batch (quadratic), so on GPU a flash-attention
+    # implementation (e.g. flash_attention_2, with the flash-attn package) is what makes packing pay off.
+    attn_implementation: str | None = None
     cpu_threads: int = Field(0, ge=0)  # torch threads on CPU during the run; 0 keeps torch's default
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r} (use {', '.join(OPTIMIZERS)})")
-        if self.chat_format is not None and self.chat_format not in FORMATS:
-            raise ValueError(f"unknown chat format {self.chat_format!r} (use {', '.join(FORMATS)})")
+        check_template_setting(self.chat_template)
         if self.packing and self.group_by_length:
             raise ValueError("packing makes every block max_length long, so group_by_length has nothing to group")
         if isinstance(self.target_modules, str) and self.target_modules != "all-linear":

@@ -1,17 +1,16 @@
-"""From a snapshot to training examples: where the snapshot is, which base model and chat format, and tokens.
+"""From a snapshot to training examples: where the snapshot is, which base model, and token ids with loss masks.
 
-Each row's `messages` are rendered with the base model's chat format into a prompt and a completion and
-tokenized separately, so the labels are -100 over every prompt token and the loss falls on the assistant's
-answer (and its end-of-turn marker) only. Examples longer than max_length are dropped or have the prompt's
-start cut (`truncation`), and the counts are reported. Packing concatenates examples into max_length blocks,
-keeping each example's mask.
+Each row's `messages` go through the chat template (`chat.render`, the same function evaluation uses), giving
+token ids and a mask over the answer and its end-of-turn marker. Examples longer than max_length are dropped or
+have the prompt's start cut (`truncation`), and the counts are reported. TRL's SFTTrainer does the rest: labels
+from the mask, packing (without attention across examples), collation.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,11 @@ from typing import Any
 import polars as pl
 
 from lensforge.errors import LensforgeError
-from lensforge.finetune.chat import FORMATS, ChatFormat, chat_format_for
+from lensforge.finetune.chat import ChatTemplate, render
 from lensforge.release.schema import hub_split
 from lensforge.release.verify import require_intact
 from lensforge.workspace import Workspace, atomic_path
 
-IGNORE = -100
 SPLITS = ("train", "dev", "test")
 TINY_NAMES = ("tiny", "lensforge-tiny")
 _TRUE = {"1", "true", "yes", "on"}
@@ -134,41 +132,26 @@ def corpus_texts(snapshot_dir: Path) -> list[str]:
     return [m["content"] for msgs in frame["messages"].to_list() for m in msgs] if frame.height else []
 
 
-def chat_format_name(base: str, explicit: str | None = None) -> str:
-    """The chat format a base model will use, without building or loading anything."""
-    if explicit:
-        return chat_format_for(base, explicit).name
-    if base in TINY_NAMES or (Path(base).expanduser() / "lensforge.json").is_file():
-        return "tiny"
-    try:
-        return chat_format_for(base).name
-    except LensforgeError as exc:
-        raise LensforgeError(exc.message, hint=f"add --set chat_format=NAME ({', '.join(FORMATS)})") from None
-
-
-def resolve_base(
-    ws: Workspace, base: str, snapshot_dir: Path, *, chat_format: str | None = None
-) -> tuple[str, ChatFormat]:
-    """The model to load (Hub name or local path) and its chat format; `tiny` builds the local tiny model."""
+def resolve_base(ws: Workspace, base: str, snapshot_dir: Path) -> str:
+    """The model to load: a Hub name, a local folder, or (`tiny`) the local tiny model built from the snapshot."""
     from lensforge.finetune.tiny import ensure_tiny_model
 
-    fmt = FORMATS[chat_format_name(base, chat_format)]
     if base in TINY_NAMES:
-        return str(ensure_tiny_model(ws, corpus_texts(snapshot_dir))), fmt
+        return str(ensure_tiny_model(ws, corpus_texts(snapshot_dir)))
     local = Path(base).expanduser()
-    return (str(local.resolve()) if local.is_dir() else base), fmt
+    return str(local.resolve()) if local.is_dir() else base
 
 
 @dataclass
-class Encoded:
-    """Tokenized examples plus what happened to the ones that did not fit."""
+class TrainData:
+    """Rendered training examples (token ids and loss masks) and what happened to the rows that did not fit."""
 
     input_ids: list[list[int]] = field(default_factory=list)
-    labels: list[list[int]] = field(default_factory=list)
+    loss_masks: list[list[int]] = field(default_factory=list)
     rows: int = 0
-    dropped: int = 0
-    truncated: int = 0
-    packed_from: int = 0  # examples packed into the blocks (0: no packing)
+    dropped: int = 0  # longer than max_length and not cut (truncation=drop, or the answer alone too long)
+    truncated: int = 0  # prompt start cut off (truncation=prompt_left)
+    longest: int = 0  # tokens of the longest row, before dropping or cutting
 
     @property
     def tokens(self) -> int:
@@ -180,98 +163,48 @@ class Encoded:
             "examples": len(self.input_ids),
             "dropped": self.dropped,
             "truncated": self.truncated,
-            "packed_from": self.packed_from,
+            "longest": self.longest,
             "tokens": self.tokens,
         }
 
 
-def encode_messages(messages: list[dict[str, Any]], tokenizer: Any, fmt: ChatFormat) -> tuple[list[int], list[int]]:
-    """Token ids of one conversation and its labels (-100 over the prompt)."""
-    prompt = tokenizer(fmt.prompt(messages), add_special_tokens=False)["input_ids"]
-    completion = tokenizer(fmt.completion(messages), add_special_tokens=False)["input_ids"]
-    return prompt + completion, [IGNORE] * len(prompt) + completion
-
-
-def encode_rows(
-    rows: list[list[dict[str, Any]]],
+def prepare_examples(
+    conversations: list[list[dict[str, Any]]],
     tokenizer: Any,
-    fmt: ChatFormat,
+    template: ChatTemplate,
     *,
     max_length: int,
     truncation: str = "drop",
-) -> Encoded:
-    """Every conversation tokenized with its loss mask; over-long ones dropped or prompt-cut from the left."""
-    out = Encoded(rows=len(rows))
-    for messages in rows:
-        ids, labels = encode_messages(messages, tokenizer, fmt)
+    on_progress: Callable[[int, int], None] | None = None,
+) -> TrainData:
+    """Every conversation rendered (chat.render) with its loss mask; rows over max_length dropped or prompt-cut.
+
+    Done here rather than by TRL's truncation, which keeps the start and would cut the answer (the label) off.
+    """
+    out = TrainData(rows=len(conversations))
+    for r in render(tokenizer, conversations, template, on_progress=on_progress):
+        ids, mask = r.input_ids, r.loss_mask
+        out.longest = max(out.longest, len(ids))
         if len(ids) > max_length:
-            answer = sum(1 for x in labels if x != IGNORE)
-            if truncation == "drop" or answer >= max_length:  # an answer alone too long cannot be kept whole
+            if truncation == "drop" or r.answer_length >= max_length:  # an answer alone too long cannot be kept whole
                 out.dropped += 1
                 continue
             cut = len(ids) - max_length
-            ids, labels = ids[cut:], labels[cut:]
+            ids, mask = ids[cut:], mask[cut:]
             out.truncated += 1
         out.input_ids.append(ids)
-        out.labels.append(labels)
+        out.loss_masks.append(mask)
     return out
 
 
-def pack(encoded: Encoded, max_length: int, seed: int) -> Encoded:
-    """Shuffle (seeded) and concatenate examples into max_length blocks; labels keep their -100 prompt masks.
-
-    Attention crosses example boundaries inside a block (the usual TRL/axolotl packing without
-    per-example attention masks); the loss still counts only answer tokens.
-    """
-    order = list(range(len(encoded.input_ids)))
-    random.Random(seed).shuffle(order)
-    out = Encoded(rows=encoded.rows, dropped=encoded.dropped, truncated=encoded.truncated, packed_from=len(order))
-    ids: list[int] = []
-    labels: list[int] = []
-    for i in order:
-        ids += encoded.input_ids[i]
-        labels += encoded.labels[i]
-        while len(ids) >= max_length:
-            out.input_ids.append(ids[:max_length])
-            out.labels.append(labels[:max_length])
-            ids, labels = ids[max_length:], labels[max_length:]
-    if ids:
-        out.input_ids.append(ids)
-        out.labels.append(labels)
-    return out
-
-
-def to_dataset(encoded: Encoded) -> Any:
-    """A `datasets.Dataset` with input_ids, labels and a length column (for group_by_length)."""
+def to_dataset(data: TrainData) -> Any:
+    """A tokenized `datasets.Dataset` for TRL's SFTTrainer: it builds labels from `assistant_masks`, packs, collates."""
     import datasets
 
     return datasets.Dataset.from_dict(
         {
-            "input_ids": encoded.input_ids,
-            "labels": encoded.labels,
-            "length": [len(x) for x in encoded.input_ids],
+            "input_ids": data.input_ids,
+            "assistant_masks": data.loss_masks,
+            "length": [len(x) for x in data.input_ids],
         }
     )
-
-
-class Collator:
-    """Right-pads a batch: pad id for inputs, -100 for labels, and the attention mask."""
-
-    def __init__(self, pad_id: int, multiple_of: int = 8) -> None:
-        self.pad_id = pad_id
-        self.multiple_of = multiple_of
-
-    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
-        import torch
-
-        longest = max(len(b["input_ids"]) for b in batch)
-        width = -(-longest // self.multiple_of) * self.multiple_of
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, b in enumerate(batch):
-            n = len(b["input_ids"])
-            ids[i, :n] = torch.tensor(b["input_ids"], dtype=torch.long)
-            labels[i, :n] = torch.tensor(b["labels"], dtype=torch.long)
-            mask[i, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}

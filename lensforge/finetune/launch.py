@@ -85,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         _close_if_open(ws, args.run_id, f"{type(exc).__name__}: {exc}")
         raise
-    if int(os.environ.get("RANK", "0")) == 0:
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:  # every process says what it did, so a launch shows that all ranks trained
+        print(
+            f"rank {rank}/{world}: run {result['run_id']} {result['status']} at step {result.get('steps')}",
+            file=sys.stderr,
+        )
+    if rank == 0:
         print(json.dumps(result, default=str), flush=True)
     return 0
 

@@ -1,6 +1,8 @@
 """Run records: the `runs` and `run_metrics` catalog rows, listing, details and cancellation.
 
-A run's files live in `runs/<run_id>/` (log.txt, metrics.parquet, checkpoints/, adapter/). The catalog row is
+A run's files live in `runs/<run_id>/` (log.txt, metrics.parquet, status.json, checkpoints/, adapter/). The
+current phase (starting, data, model, training, saving, then finished/failed/cancelled) is in status.json, which
+the app reads without parsing the log. The catalog row is
 written when the run starts (status running) and always closed (finished, failed with the error, or
 cancelled). Background runs are stopped through a flag file that the training callback checks every step, so
 cancelling needs no signal and works across processes. A row left `running` by a process that died (killed,
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,11 @@ from lensforge.catalog.db import connect, query_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
-from lensforge.workspace import Workspace
+from lensforge.workspace import Workspace, write_text_atomic
 
 CANCEL_FLAG = "cancel"
+STATUS_FILE = "status.json"
+PHASES = ("starting", "data", "model", "training", "saving", "finished", "failed", "cancelled")
 RUNS_HINT = "see `lensforge runs list`"
 FINAL_TIMEOUT = 120.0  # seconds to wait on a busy catalog for a run's closing write
 LIST_COLUMNS = (
@@ -37,6 +42,24 @@ def run_dir(ws: Workspace, run_id: str) -> Path:
 
 def cancel_flag(ws: Workspace, run_id: str) -> Path:
     return run_dir(ws, run_id) / CANCEL_FLAG
+
+
+def write_phase(ws: Workspace, run_id: str, phase: str, **extra: Any) -> None:
+    """Record the run's current phase (and e.g. step/max_steps, data stats) in runs/<id>/status.json, atomically."""
+    if phase not in PHASES:
+        raise ValueError(f"unknown run phase {phase!r}")
+    path = run_dir(ws, run_id) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"run_id": run_id, "phase": phase, "updated_at": time.time(), **extra}
+    write_text_atomic(path, json.dumps(body, sort_keys=True, default=str))
+
+
+def read_phase(ws: Workspace, run_id: str) -> dict[str, Any] | None:
+    """The run's status.json (phase, updated_at, step, ...), or None when the run has not written one."""
+    try:
+        return json.loads((run_dir(ws, run_id) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def insert_run(ws: Workspace, record: dict[str, Any], *, actor: str) -> None:
@@ -159,6 +182,8 @@ def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
     for key in ("created_at", "finished_at"):
         row[key] = None if row[key] is None else str(row[key])
     row["metrics"] = metrics.to_dicts()
+    status = read_phase(ws, run_id)
+    row["phase"] = status.get("phase") if status else None
     row["log_path"] = str(run_dir(ws, run_id) / "log.txt")
     return row
 

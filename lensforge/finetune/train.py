@@ -1,10 +1,11 @@
-"""LoRA / QLoRA fine-tuning of a base model on a snapshot, with transformers' Trainer and peft.
+"""LoRA / QLoRA fine-tuning of a base model on a snapshot, with TRL's SFTTrainer and peft.
 
-The layer is thin on purpose: Trainer runs the loop (checkpoints, resume, schedules, accelerate/DDP/FSDP),
-peft adds the adapter, bitsandbytes quantizes on GPU. This module resolves the config, refuses what this
-machine cannot run before anything loads, tokenizes with the loss on the answer only, and keeps the run's
-record: the catalog row (always closed, via try/finally), per-step metrics (catalog + metrics.parquet),
-log.txt, the adapter and the speed.
+The layer is thin on purpose: TRL's SFTTrainer runs the loop (labels from the loss mask, packing without
+attention across examples, collation, checkpoints, resume, schedules, accelerate/DDP/FSDP), peft adds the
+adapter, bitsandbytes quantizes on GPU. This module resolves the config, refuses what this machine cannot run
+before anything loads, renders the rows through the model's chat template (chat.render, as evaluation does),
+and keeps the run's record: the catalog row (always closed, via try/finally), its phase (status.json), per-step
+metrics (catalog + metrics.parquet), log.txt, the adapter and the speed.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from typing import Any
 import polars as pl
 
 from lensforge.errors import LensforgeError
+from lensforge.finetune.chat import ChatTemplate, resolve_template
 from lensforge.finetune.config import TrainConfig, check_hardware, resolve_config
 from lensforge.finetune.data import (
-    Collator,
     SnapshotSource,
-    encode_rows,
-    pack,
+    TrainData,
+    prepare_examples,
     read_split,
     resolve_base,
     resolve_snapshot,
@@ -43,6 +44,7 @@ from lensforge.finetune.runs import (
     run_dir,
     update_run,
     upsert_metrics,
+    write_phase,
 )
 from lensforge.workspace import Workspace, atomic_path
 
@@ -101,18 +103,21 @@ def _make_callback(
     metrics_path = run_dir(ws, run_id) / "metrics.parquet"
 
     class RunCallback(TrainerCallback):
-        """Per-step loss and learning rate into the catalog and metrics.parquet; stops on a cancel request."""
+        """Per-step loss and learning rate into the catalog and metrics.parquet; progress; stops on a cancel request."""
 
         def __init__(self) -> None:
             self.pending: list[dict[str, Any]] = []
             self.last_flush = 0.0
             self.cancelled = False
+            self.step = 0
+            self.max_steps = 0
 
         def flush(self, force: bool = False) -> None:
             if not _is_main() or (not force and time.monotonic() - self.last_flush < FLUSH_SECONDS):
                 return
             with atomic_path(metrics_path) as tmp:  # readers (the app) never see half a file
                 pl.DataFrame(metrics, schema=METRICS_SCHEMA).write_parquet(tmp)
+            write_phase(ws, run_id, "training", step=self.step, max_steps=self.max_steps)
             try:
                 upsert_metrics(ws, run_id, self.pending, timeout=120.0 if force else 1.0)
                 if self.pending:
@@ -123,6 +128,11 @@ def _make_callback(
                     raise
                 log(f"catalog busy, metrics kept for later: {exc}")
             self.last_flush = time.monotonic()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.step, self.max_steps = int(state.global_step), int(state.max_steps)
+            if on_progress is not None and state.is_world_process_zero:
+                on_progress({"event": "step", "step": self.step, "max_steps": self.max_steps, "run_id": run_id})
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
             if not state.is_world_process_zero or not logs:
@@ -149,10 +159,13 @@ def _make_callback(
                 )
             )
             if on_progress is not None:
-                on_progress({**row, "max_steps": int(state.max_steps), "run_id": run_id})
+                on_progress({**row, "event": "log", "max_steps": int(state.max_steps), "run_id": run_id})
             self.flush()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.step = int(state.global_step)
+            if on_progress is not None and state.is_world_process_zero:
+                on_progress({"event": "step", "step": self.step, "max_steps": int(state.max_steps), "run_id": run_id})
             wanted = flag.exists() or (cancel_event is not None and cancel_event.is_set())
             wanted = _any_process(wanted)
             if wanted and not self.cancelled:
@@ -193,14 +206,16 @@ def _any_process(flag: bool) -> bool:
     return bool(t.item())
 
 
-def _load_model(cfg: TrainConfig, name_or_path: str, cuda: bool) -> Any:
-    """The base model (4/8-bit on GPU when asked) with a fresh LoRA adapter on top."""
+def _load_model(cfg: TrainConfig, name_or_path: str, cuda: bool) -> tuple[Any, Any]:
+    """The base model (4/8-bit on GPU when asked) and the LoRA config SFTTrainer puts on it."""
     import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import LoraConfig, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
     dtype = getattr(torch, cfg.compute_dtype)
     kwargs: dict[str, Any] = {"dtype": dtype}
+    if cfg.attn_implementation:
+        kwargs["attn_implementation"] = cfg.attn_implementation
     if cfg.quantization != "none":
         from accelerate import PartialState
         from transformers import BitsAndBytesConfig
@@ -220,7 +235,7 @@ def _load_model(cfg: TrainConfig, name_or_path: str, cuda: bool) -> Any:
             kwargs["device_map"] = {"": PartialState().local_process_index}  # one copy per GPU under DDP
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
-    except OSError as exc:
+    except (OSError, ImportError, ValueError) as exc:  # missing files, an attention kernel not installed
         raise LensforgeError(f"cannot load base model {name_or_path!r}: {exc}") from None
     model.config.use_cache = False
     if cfg.quantization != "none":
@@ -229,8 +244,6 @@ def _load_model(cfg: TrainConfig, name_or_path: str, cuda: bool) -> Any:
             use_gradient_checkpointing=cfg.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
-    elif cfg.gradient_checkpointing:
-        model.enable_input_require_grads()
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
@@ -240,13 +253,14 @@ def _load_model(cfg: TrainConfig, name_or_path: str, cuda: bool) -> Any:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    return model, lora
 
 
-def _training_args(cfg: TrainConfig, out: Path, cuda: bool, has_eval: bool) -> Any:
-    from transformers import TrainingArguments
+def _sft_config(cfg: TrainConfig, out: Path, cuda: bool, has_eval: bool) -> Any:
+    """TRL's SFTConfig from the preset. Every field TRL defaults differently from transformers is set here."""
+    from trl import SFTConfig
 
-    return TrainingArguments(
+    return SFTConfig(
         output_dir=str(out),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -255,15 +269,22 @@ def _training_args(cfg: TrainConfig, out: Path, cuda: bool, has_eval: bool) -> A
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        warmup_steps=cfg.warmup_steps or cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         optim=cfg.optimizer,
         bf16=cuda and cfg.compute_dtype == "bfloat16",
         fp16=cuda and cfg.compute_dtype == "float16",
-        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,  # TRL defaults it on; transformers 5's name for it
         activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        # The examples arrive rendered and masked (chat.render); TRL turns the masks into labels, packs them into
+        # max_length blocks (best-fit decreasing, padding-free: position ids restart per example, so attention
+        # never crosses an example boundary) and collates.
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        packing_strategy="bfd",
+        eval_packing=False,
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
         save_strategy="steps",
@@ -276,7 +297,7 @@ def _training_args(cfg: TrainConfig, out: Path, cuda: bool, has_eval: bool) -> A
         include_num_input_tokens_seen="non_padding",
         report_to="none",
         disable_tqdm=True,
-        remove_unused_columns=False,
+        ddp_find_unused_parameters=False,  # every LoRA (and modules_to_save) weight takes part in each step
         dataloader_num_workers=0,
         dataloader_pin_memory=cuda,
         use_cpu=not cuda,
@@ -387,15 +408,17 @@ def _train(
     from transformers import AutoTokenizer
 
     main = _is_main()
+    _phase(on_progress, "tokenizer", f"tokenizer and chat template of {cfg.base_model}")
     state = PartialState(cpu=not cuda)  # joins the process group under `accelerate launch`/torchrun
     with state.main_process_first():  # the tiny model is built once, by the main process
-        name_or_path, fmt = resolve_base(ws, cfg.base_model, source.path, chat_format=cfg.chat_format)
+        name_or_path = resolve_base(ws, cfg.base_model, source.path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except OSError as exc:
         raise LensforgeError(f"cannot load the tokenizer of {name_or_path!r}: {exc}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    template = resolve_template(tokenizer, cfg.chat_template, model=cfg.base_model)
 
     typed_overrides = {k: getattr(cfg, k) for k in overrides}
     if resume and run_id is None:
@@ -419,8 +442,15 @@ def _train(
         "base_model": cfg.base_model,
         "preset": preset,
         "overrides": typed_overrides,
-        "config": {**cfg.model_dump(), "preset": preset, "base_path": name_or_path, "world_size": state.num_processes},
-        "chat_format": fmt.name,
+        "config": {
+            **cfg.model_dump(),
+            "preset": preset,
+            "base_path": name_or_path,
+            "world_size": state.num_processes,
+            "chat_template_sha": template.sha,
+            "loss_mask": template.mask_source,
+        },
+        "chat_format": template.name,  # the column keeps its name: it holds the chat template's name
         "path": str(path.relative_to(ws.root)),
         "pid": os.getpid(),
     }
@@ -430,7 +460,18 @@ def _train(
     status, error, summary = "failed", None, {}
     try:
         summary = _run(
-            ws, run_id, cfg, source, name_or_path, fmt, tokenizer, cuda, log, on_progress, cancel_event, resume_from
+            ws,
+            run_id,
+            cfg,
+            source,
+            name_or_path,
+            template,
+            tokenizer,
+            cuda,
+            log,
+            on_progress,
+            cancel_event,
+            resume_from,
         )
         status = "cancelled" if summary.pop("cancelled") else "finished"
     except KeyboardInterrupt:
@@ -446,6 +487,7 @@ def _train(
             if status == "finished" and cancel_flag(ws, run_id).exists():
                 status = "cancelled"
             close_run(ws, run_id, status, error=error, wall_seconds=wall, **summary)
+            write_phase(ws, run_id, status, error=error)
             log(f"run {status} after {wall:.1f}s" + (f": {error}" if error else ""))
     return {"run_id": run_id, "status": status, "path": str(path), **summary, "wall_seconds": wall}
 
@@ -477,7 +519,16 @@ def _open_run(ws: Workspace, record: dict[str, Any], *, actor: str, adopting: bo
     if not resume and status != "running":
         raise LensforgeError(f"run {run_id} is {status}; it was stopped before its process started")
     cancel_flag(ws, run_id).unlink(missing_ok=True)
-    update_run(ws, run_id, status="running", error=None, finished_at=None, pid=record["pid"], config=record["config"])
+    update_run(
+        ws,
+        run_id,
+        status="running",
+        error=None,
+        finished_at=None,
+        pid=record["pid"],
+        config=record["config"],
+        chat_format=record["chat_format"],
+    )
     if resume:
         from lensforge.catalog.db import transaction
         from lensforge.catalog.events import record_event
@@ -486,13 +537,62 @@ def _open_run(ws: Workspace, record: dict[str, Any], *, actor: str, adopting: bo
             record_event(con, actor=actor, kind="finetune.resume", subject=run_id, payload={"pid": record["pid"]})
 
 
+def _phase(on_progress: Progress | None, phase: str, message: str) -> None:
+    if on_progress is not None and _is_main():
+        on_progress({"event": "phase", "phase": phase, "message": message})
+
+
+def _fit_message(split: str, stats: dict[str, int], cfg: TrainConfig) -> str:
+    """What happened to the rows longer than max_length, said plainly (the console and log.txt show it)."""
+    rows, longest = stats["rows"], stats["longest"]
+    if not stats["dropped"] and not stats["truncated"]:
+        return f"{split}: all {rows} rows fit max_length {cfg.max_length} tokens (longest {longest})"
+    parts = []
+    if stats["dropped"]:
+        why = (
+            "truncation=drop"
+            if cfg.truncation == "drop"
+            else "their answer alone is longer than max_length, so cutting the prompt cannot save them"
+        )
+        parts.append(
+            f"dropped {stats['dropped']} of {rows} rows longer than max_length {cfg.max_length} tokens ({why})"
+        )
+    if stats["truncated"]:
+        parts.append(f"cut the prompt's start of {stats['truncated']} rows to fit (truncation=prompt_left)")
+    hint = "; raise --set max_length=N to keep them" if stats["dropped"] else ""
+    return f"{split}: " + ", ".join(parts) + f"; longest row {longest} tokens{hint}"
+
+
+def _prepare(
+    frame: pl.DataFrame,
+    split: str,
+    tokenizer: Any,
+    template: ChatTemplate,
+    cfg: TrainConfig,
+    on_progress: Progress | None,
+    truncation: str,
+) -> TrainData:
+    def progress(done: int, total: int) -> None:
+        if on_progress is not None and _is_main():
+            on_progress({"event": "data", "split": split, "done": done, "total": total})
+
+    return prepare_examples(
+        frame["messages"].to_list(),
+        tokenizer,
+        template,
+        max_length=cfg.max_length,
+        truncation=truncation,
+        on_progress=progress,
+    )
+
+
 def _run(
     ws: Workspace,
     run_id: str,
     cfg: TrainConfig,
     source: SnapshotSource,
     name_or_path: str,
-    fmt: Any,
+    template: ChatTemplate,
     tokenizer: Any,
     cuda: bool,
     log: _RunLog,
@@ -500,42 +600,44 @@ def _run(
     cancel_event: threading.Event | None,
     resume_from: Path | None,
 ) -> dict[str, Any]:
-    from transformers import PrinterCallback, Trainer, set_seed
+    from transformers import PrinterCallback, set_seed
+    from trl import SFTTrainer
 
     path = run_dir(ws, run_id)
     main = _is_main()
-    log(f"run {run_id}: snapshot {source.snapshot_id}, base {cfg.base_model} ({name_or_path}), chat format {fmt.name}")
+    log(
+        f"run {run_id}: snapshot {source.snapshot_id}, base {cfg.base_model} ({name_or_path}), "
+        f"chat template {template.name} (sha {template.sha}, loss mask from the {template.mask_source})"
+    )
     log("config " + json.dumps(cfg.model_dump(), sort_keys=True, default=str))
     set_seed(cfg.seed)
+    if main:
+        write_phase(ws, run_id, "data")
+    _phase(on_progress, "data", f"rendering the snapshot through chat template {template.name}")
     train_rows = read_split(source.path, "train")
     if train_rows.height == 0:
         raise LensforgeError(f"snapshot {source.snapshot_id} has no train rows")
-    encoded = encode_rows(
-        train_rows["messages"].to_list(), tokenizer, fmt, max_length=cfg.max_length, truncation=cfg.truncation
-    )
-    if not encoded.input_ids:
+    data = _prepare(train_rows, "train", tokenizer, template, cfg, on_progress, cfg.truncation)
+    stats = data.stats()
+    fit = _fit_message("train", stats, cfg)
+    log(f"train data: {stats['rows']} rows, {stats['examples']} examples, {stats['tokens']} tokens; {fit}")
+    if on_progress is not None and main:
+        on_progress({"event": "data_done", "split": "train", **stats, "message": fit})
+    if not data.input_ids:
         raise LensforgeError(
-            f"every train example is longer than max_length {cfg.max_length} tokens", hint="raise --set max_length=N"
+            f"every train example is longer than max_length {cfg.max_length} tokens (longest {stats['longest']})",
+            hint="raise --set max_length=N",
         )
-    if cfg.packing:
-        encoded = pack(encoded, cfg.max_length, cfg.seed)
-    stats = encoded.stats()
-    log(
-        f"train data: {stats['rows']} rows, {stats['examples']} {'blocks' if cfg.packing else 'examples'}, "
-        f"{stats['tokens']} tokens; over max_length {cfg.max_length}: {stats['dropped']} dropped, "
-        f"{stats['truncated']} prompt-truncated (truncation={cfg.truncation})"
-    )
     dev = read_split(source.path, "dev")
     eval_ds = None
     if cfg.eval_steps and dev.height:
-        dev_enc = encode_rows(dev["messages"].to_list(), tokenizer, fmt, max_length=cfg.max_length, truncation="drop")
-        eval_ds = to_dataset(dev_enc) if dev_enc.input_ids else None
+        dev_data = _prepare(dev, "dev", tokenizer, template, cfg, on_progress, "drop")
+        eval_ds = to_dataset(dev_data) if dev_data.input_ids else None
     if main:
         update_run(ws, run_id, train_rows=stats["rows"], config={**_config_json(ws, run_id), "data": stats})
-
-    model = _load_model(cfg, name_or_path, cuda)
-    trainable, total = model.get_nb_trainable_parameters()
-    log(f"model loaded: {total:,} parameters, {trainable:,} trainable ({100 * trainable / total:.2f}%)")
+        write_phase(ws, run_id, "model", data=stats)
+    _phase(on_progress, "model", f"loading {cfg.base_model} and batching the examples (TRL)")
+    model, lora = _load_model(cfg, name_or_path, cuda)
 
     metrics: list[dict[str, Any]] = []
     metrics_path = path / "metrics.parquet"
@@ -546,18 +648,27 @@ def _run(
         if main:
             drop_metrics_after(ws, run_id, done)
     callback = _make_callback(ws, run_id, metrics, log, on_progress, cancel_event)
-    trainer = Trainer(
+    trainer = SFTTrainer(
         model=model,
-        args=_training_args(cfg, path / "checkpoints", cuda, eval_ds is not None),
-        data_collator=Collator(tokenizer.pad_token_id),
-        train_dataset=to_dataset(encoded),
+        args=_sft_config(cfg, path / "checkpoints", cuda, eval_ds is not None),
+        train_dataset=to_dataset(data),
         eval_dataset=eval_ds,
         processing_class=tokenizer,
+        peft_config=lora,
         callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # our callback logs to log.txt; stdout stays the caller's
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    blocks = len(trainer.train_dataset)
+    log(
+        f"model loaded: {total:,} parameters, {trainable:,} trainable ({100 * trainable / total:.2f}%); "
+        f"{blocks} {'packed blocks' if cfg.packing else 'examples'} per epoch"
+    )
     if resume_from is not None:
         log(f"resuming from {resume_from.name}")
+    if main:
+        write_phase(ws, run_id, "training", step=0, data=stats)
+    _phase(on_progress, "training", f"{blocks} {'packed blocks' if cfg.packing else 'examples'} per epoch")
     t0 = time.monotonic()
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.monotonic() - t0
@@ -566,9 +677,12 @@ def _run(
     cancelled = callback.cancelled
     adapter = path / "adapter"
     if not cancelled:
+        if main:
+            write_phase(ws, run_id, "saving", step=int(state.global_step))
+        _phase(on_progress, "saving", "the adapter and the tokenizer (with its chat template)")
         if trainer.is_fsdp_enabled:  # gather the sharded adapter into one file
             trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-        trainer.save_model(str(adapter))  # the adapter (+ tokenizer); only the main process writes
+        trainer.save_model(str(adapter))  # the adapter + tokenizer and its chat template; only the main process writes
     losses = [m["loss"] for m in metrics if m.get("loss") is not None]
     speed = round(tokens / seconds, 1) if seconds > 0 else None
     steps_done = int(state.global_step) - int(getattr(trainer, "_initial_global_step", 0) or 0)

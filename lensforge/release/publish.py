@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from lensforge.catalog.db import transaction
 from lensforge.catalog.events import record_event
 from lensforge.errors import LensforgeError
+from lensforge.release.recipes import RECIPE_PATHS, add_recipes
 from lensforge.release.schema import CARD, MANIFEST, SPLITS, data_file
 from lensforge.release.snapshot import get_snapshot, snapshot_dir
 from lensforge.release.verify import read_manifest, require_intact
@@ -115,7 +117,7 @@ def export_to_dir(snapshot_dir: Path, target: Path, *, expected: dict[str, Any] 
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir() or dest.is_symlink():
             raise LensforgeError(f"export target {dest} exists and is not a folder")
-        if any(dest.iterdir()) and not _is_export_of(dest, _read_manifest(source), files):
+        if any(dest.iterdir()) and not _is_export_of(dest, _read_manifest(source), [*files, *RECIPE_PATHS]):
             raise LensforgeError(
                 f"export target {dest} is not empty and is not an export of this snapshot",
                 hint="choose an empty or new folder",
@@ -125,6 +127,7 @@ def export_to_dir(snapshot_dir: Path, target: Path, *, expected: dict[str, Any] 
             for rel in files:
                 (staged / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source / rel, staged / rel)
+            add_recipes(staged)  # the TRL script and axolotl config, so the export trains without lensforge
     except OSError as exc:
         raise LensforgeError(f"cannot export to {dest}: {exc.strerror or exc}") from exc
     return dest
@@ -262,18 +265,19 @@ def publish_to_hub(
         exist_ok=True,
         token=token,
     )
-    info = _hub_call(
-        f"uploading snapshot {snapshot_id} to {repo}",
-        token,
-        api.upload_folder,
-        repo_id=repo,
-        folder_path=str(folder),
-        repo_type="dataset",
-        commit_message=f"Publish lensforge snapshot {snapshot_id}",
-        allow_patterns=files,  # exactly the exported files
-        delete_patterns=["data/*.parquet"],
-        token=token,
-    )
+    with tempfile.TemporaryDirectory(prefix="lensforge-push-") as tmp:  # the export layout: snapshot + recipes
+        info = _hub_call(
+            f"uploading snapshot {snapshot_id} to {repo}",
+            token,
+            api.upload_folder,
+            repo_id=repo,
+            folder_path=str(export_to_dir(folder, Path(tmp) / snapshot_id)),
+            repo_type="dataset",
+            commit_message=f"Publish lensforge snapshot {snapshot_id}",
+            allow_patterns=[*files, *RECIPE_PATHS],  # exactly the exported files
+            delete_patterns=["data/*.parquet"],
+            token=token,
+        )
     sha = _commit_sha(info)
     url = _scrub(str(repo_url), token) if isinstance(repo_url, str) and repo_url.startswith("http") else None
     if url is None:
