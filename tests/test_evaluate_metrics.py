@@ -32,6 +32,7 @@ def test_classification_perfect_and_all_unparseable():
     gold = ["positive", "negative", "neutral"]
     assert metrics.classification_scores(gold, gold)["macro_f1"] == pytest.approx(1.0)
     nothing = metrics.classification_scores(gold, [None, None, None], ["negative", "neutral", "positive"])
+    # Every score, each class's F1 (f1:<label>) included, is 0.
     assert nothing == {
         "accuracy": 0.0,
         "macro_f1": 0.0,
@@ -39,6 +40,9 @@ def test_classification_perfect_and_all_unparseable():
         "micro_f1": 0.0,
         "macro_precision": 0.0,
         "macro_recall": 0.0,
+        "f1:negative": 0.0,
+        "f1:neutral": 0.0,
+        "f1:positive": 0.0,
     }
 
 
