@@ -9,15 +9,11 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
-import textwrap
 
 import pytest
 import yaml
-from clihelp import run_cli
 from conftest import ROOT, SHARED_DATA
 
-from lensforge.catalog.datasets import show_dataset
-from lensforge.catalog.events import list_events
 from lensforge.catalog.registry import load_builtin, parse_entry
 from lensforge.errors import LensforgeError
 from lensforge.evaluate import metrics
@@ -98,94 +94,3 @@ def test_build_registry_keeps_the_hand_added_sota(tmp_path, monkeypatch):
         before = yaml.safe_load((ROOT / "lensforge" / "registry" / rel).read_text(encoding="utf-8"))["sota"]
         after = yaml.safe_load((copy / rel).read_text(encoding="utf-8"))["sota"]
         assert after == before and set(after) == {"metric", "value", "citation", "split", "confidence", "note"}
-
-
-# ----------------------------------------------------------------------------- SOTA CSV import
-
-GOOD_CSV = (
-    "dataset,metric,value,citation,split,confidence,note\n"
-    'ar/CT22Checkworthiness@2022,F1 of the positive class,46.2,"Some team, CLEF 2022 working notes",'
-    "official test,low,one team's AraBERT\n"
-    "en/CT22Checkworthiness@2022,accuracy,0.85,Someone 2022,,,\n"
-)
-
-
-@pytest.fixture
-def inited(ws, capsys):
-    assert run_cli(capsys, "-w", str(ws.root), "init").code == 0
-    return ws
-
-
-def _write(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def test_sota_csv_import_sets_the_reference_with_its_citation(inited, capsys, tmp_path):
-    ws = inited
-    path = _write(tmp_path, "sota.csv", GOOD_CSV)
-    res = run_cli(capsys, "-w", str(ws.root), "catalog", "import", str(path), "--json")
-    assert res.code == 0, res.err
-    assert res.json()["updated"] == ["ar/CT22Checkworthiness@2022", "en/CT22Checkworthiness@2022"]
-    info = show_dataset(ws, "ar/CT22Checkworthiness@2022")
-    assert (info["sota_metric"], info["sota_value"], info["sota_citation"]) == (
-        "F1 of the positive class",
-        46.2,
-        "Some team, CLEF 2022 working notes",
-    )
-    assert (info["sota_split"], info["sota_confidence"], info["sota_note"]) == (
-        "official test",
-        "low",
-        "one team's AraBERT",
-    )
-    assert info["sota_source"] == f"sota-csv:{path}:2"
-    event = list_events(ws, kind="catalog.sota").row(0, named=True)
-    assert event["subject"] == str(path) and "CT22Checkworthiness" in event["payload"]
-    # A registry re-import (init) keeps the user's value: the registry entry brings none of its own.
-    assert run_cli(capsys, "-w", str(ws.root), "init").code == 0
-    assert show_dataset(ws, "ar/CT22Checkworthiness@2022")["sota_value"] == 46.2
-    # The plain output names what was set.
-    res = run_cli(capsys, "-w", str(ws.root), "catalog", "import", str(path))
-    assert "SOTA set for 2 dataset(s)" in res.out
-
-
-BAD_SOTA = {
-    "no citation": (
-        "dataset,metric,value,citation\nHASOC2019,macro-F1,0.9,\n",
-        r"bad\.csv:2: field citation is empty",
-    ),
-    "not a number": (
-        "dataset,metric,value,citation\nHASOC2019,macro-F1,high,X 2020\n",
-        r"bad\.csv:2: field value must be a number, got 'high'",
-    ),
-    "unknown dataset": (
-        "dataset,metric,value,citation\nHASOC2019,macro-F1,0.8,X\nNoSuchSet,macro-F1,0.8,X\n",
-        r"bad\.csv:3: field dataset: no dataset named 'NoSuchSet'",
-    ),
-    "bad confidence": (
-        "dataset,metric,value,citation,confidence\nHASOC2019,macro-F1,0.8,X,certain\n",
-        r"bad\.csv:2: invalid SOTA row: confidence: Input should be 'high', 'medium' or 'low'",
-    ),
-    "out of range": (
-        "dataset,metric,value,citation\nHASOC2019,macro-F1,180,X\n",
-        r"bad\.csv:2: invalid SOTA row: value: Input should be less than or equal to 100",
-    ),
-    "listed twice": (
-        "dataset,metric,value,citation\nHASOC2019,macro-F1,0.8,X\nHASOC2019,accuracy,0.8,X\n",
-        r"bad\.csv:3: field dataset 'HASOC2019' is listed twice",
-    ),
-    "missing column": ("dataset,value,citation\nHASOC2019,0.8,X\n", r"bad\.csv: missing column\(s\) metric"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_SOTA))
-def test_a_bad_sota_csv_is_refused_with_file_line_and_field(inited, capsys, tmp_path, case):
-    ws = inited
-    text, message = BAD_SOTA[case]
-    path = _write(tmp_path, "bad.csv", text)
-    res = run_cli(capsys, "-w", str(ws.root), "catalog", "import", str(path))
-    assert res.code == 1
-    assert res.err.startswith("error: ") and re.search(message, " ".join(res.err.split())), res.err
-    assert "Traceback" not in res.err
-    assert show_dataset(ws, "HASOC2019")["sota_value"] == pytest.approx(0.81)  # the catalog is unchanged
