@@ -15,7 +15,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from app_fixtures import add_evals, add_snapshot
 from streamlit.testing.v1 import AppTest
 
 import lensforge.app
@@ -63,33 +62,6 @@ def shown(at: AppTest) -> str:
 def use(monkeypatch: pytest.MonkeyPatch, ws) -> None:
     monkeypatch.setenv("LENSFORGE_HOME", str(ws.root))
     monkeypatch.setenv("LENSFORGE_USER", "tester")
-
-
-@pytest.fixture(scope="module")
-def snapshot_workspace(demo_workspace, tmp_path_factory):
-    """The curated demo workspace plus offline instructions and one snapshot (shared: copy before changing)."""
-    root = tmp_path_factory.mktemp("app_snap") / "ws"
-    shutil.copytree(demo_workspace.root, root)
-    ws = resolve_workspace(root)
-    return ws, add_snapshot(ws)
-
-
-@pytest.fixture
-def snap_ws(snapshot_workspace, tmp_path):
-    ws, sid = snapshot_workspace
-    target = tmp_path / "snap_copy"
-    shutil.copytree(ws.root, target)
-    return resolve_workspace(target), sid
-
-
-@pytest.fixture(scope="module")
-def eval_workspace(snapshot_workspace, tmp_path_factory):
-    """The snapshot workspace plus a base and a 'fine-tuned' evaluation from scripted backends."""
-    ws, sid = snapshot_workspace
-    root = tmp_path_factory.mktemp("app_eval") / "ws"
-    shutil.copytree(ws.root, root)
-    ws = resolve_workspace(root)
-    return ws, sid, add_evals(ws, sid)
 
 
 # ----------------------------------------------------------------------------- every page renders

@@ -4,11 +4,10 @@ and shown beside the majority baseline, the models and SOTA (with its citation) 
 from __future__ import annotations
 
 import json
-import shutil
 
 import polars as pl
 import pytest
-from app_fixtures import add_evals, add_snapshot
+from app_fixtures import add_evals
 from clihelp import run_cli
 
 from lensforge.catalog.events import list_events
@@ -17,26 +16,9 @@ from lensforge.evaluate.api import get_eval, list_evals, run_baseline, score_tab
 from lensforge.evaluate.metrics import majority_baseline
 from lensforge.instruct.api import generate_many
 from lensforge.release.snapshot import build_snapshot
-from lensforge.workspace import resolve_workspace
 
 SUMMARIES = "en/DemoNewsSummaries@1"
 SARCASM, HASOC = "ar/ArSarcasm-v2@v2", "hi/HASOC2019@2019"
-
-
-@pytest.fixture(scope="module")
-def demo_snapshot(demo_workspace, tmp_path_factory):
-    """The curated demo workspace with offline instructions and its snapshot (shared: copy before changing)."""
-    root = tmp_path_factory.mktemp("baseline_demo") / "ws"
-    shutil.copytree(demo_workspace.root, root)
-    ws = resolve_workspace(root)
-    return ws, add_snapshot(ws)
-
-
-@pytest.fixture
-def snap_ws(demo_snapshot, tmp_path):
-    ws, sid = demo_snapshot
-    shutil.copytree(ws.root, tmp_path / "ws")
-    return resolve_workspace(tmp_path / "ws"), sid
 
 
 def test_the_cli_trains_and_records_a_classical_baseline(snap_ws, capsys):
