@@ -5,7 +5,7 @@
 Uses the workspace `bench/ingest_scale.py` leaves in bench/out/ingest_scale/workspace when present (24
 datasets, ~2.66M kept rows); otherwise synthesises ~2.7M rows as Parquet files in the workspace layout
 (datasets/<lang>_<name>@1/<version>/{train,dev,test}.parquet). Every query goes through
-`lensforge.app.queries.query_samples`, the function the Samples page calls: filters by dataset, language,
+`lensforge.curate.samples.query_samples`, the function the Samples page calls: filters by dataset, language,
 split and label, text search, pages deep into the result, and the count that comes with each page.
 Prints p50/p95 per kind of query and overall (target: p95 <= 200 ms on the 2-core machine), plus the
 one-off cost of the first queries (label counts, word indexes) that the app pays once per process.
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lensforge.app import queries
+from lensforge.curate import samples
 from lensforge.workspace import Workspace, resolve_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,10 +113,10 @@ def synthesise(root: Path, rows: int, datasets: int = 24, seed: int = 7) -> pl.D
 def workspace_and_versions(args: argparse.Namespace) -> tuple[Workspace, pl.DataFrame, str]:
     if args.workspace:
         ws = resolve_workspace(args.workspace)
-        return ws, queries.current_versions(ws), f"workspace {ws.root}"
+        return ws, samples.current_versions(ws), f"workspace {ws.root}"
     if (INGESTED / "catalog.duckdb").is_file() and not args.synthesise:
         ws = resolve_workspace(INGESTED)
-        return ws, queries.current_versions(ws), "bench/ingest_scale.py output (ingested through lensforge)"
+        return ws, samples.current_versions(ws), "bench/ingest_scale.py output (ingested through lensforge)"
     manifest = SYNTH / "versions.json"
     if not manifest.is_file() or json.loads(manifest.read_text())["rows"] != args.rows:
         print(f"synthesising {args.rows:,} rows under {SYNTH} ...", flush=True)
@@ -129,19 +129,19 @@ def workspace_and_versions(args: argparse.Namespace) -> tuple[Workspace, pl.Data
 
 
 def make_queries(
-    sources: list[queries.SampleSource], words_by_language: dict[str, list[str]], n: int, seed: int
-) -> list[tuple[str, queries.SampleFilter, float]]:
+    sources: list[samples.SampleSource], words_by_language: dict[str, list[str]], n: int, seed: int
+) -> list[tuple[str, samples.SampleFilter, float]]:
     """(kind, filter, where in the result to open a page: 0 = first page, 1 = last) as a curator would."""
     rng = random.Random(seed)
     datasets = sorted({s.dataset_id for s in sources})
     langs = sorted({s.language for s in sources})
     words = [w for ws in words_by_language.values() for w in ws]
-    splits = list(queries.SPLITS)
+    splits = list(samples.SPLITS)
     kinds = ("browse", "dataset+split", "language+label", "label", "text", "text+filters", "text 2 words")
-    out: list[tuple[str, queries.SampleFilter, float]] = []
+    out: list[tuple[str, samples.SampleFilter, float]] = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
-        F = queries.SampleFilter
+        F = samples.SampleFilter
         depth = 0.0 if rng.random() < 0.3 else rng.random()  # a third open the first page, the rest page deep
         if kind == "browse":
             flt = F()
@@ -180,20 +180,20 @@ def main() -> int:
     args = p.parse_args()
 
     ws, versions, origin = workspace_and_versions(args)
-    sources = queries.sample_sources(ws, versions)
+    sources = samples.sample_sources(ws, versions)
     total = sum(s.rows for s in sources)
     print(f"{origin}: {len(versions)} datasets, {len(sources)} files, {total:,} rows")
 
     # One-off costs the app pays once per process (the Samples page starts them in the background).
     t0 = time.perf_counter()
-    first = queries.query_samples(sources, queries.SampleFilter(labels=(LABELS[0],)), limit=args.page_size)
+    first = samples.query_samples(sources, samples.SampleFilter(labels=(LABELS[0],)), limit=args.page_size)
     label_counts_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    queries.corpus_index(sources)
+    samples.corpus_index(sources)
     index_s = time.perf_counter() - t0
     words = {}
     for lang in sorted({s.language for s in sources}):
-        texts = queries.query_samples(sources, queries.SampleFilter(languages=(lang,)), limit=300).rows["text"]
+        texts = samples.query_samples(sources, samples.SampleFilter(languages=(lang,)), limit=300).rows["text"]
         words[lang] = sorted({w.lower() for t in texts.to_list() for w in t.split() if len(w) >= 4})
     print(f"first label query (counts every file once): {1000 * label_counts_s:.0f} ms ({first.total:,} rows)")
     print(f"word indexes for text search, built once: {index_s:.1f} s")
@@ -202,10 +202,10 @@ def main() -> int:
     timings: dict[str, list[float]] = {}
     totals: dict[str, list[int]] = {}
     for kind, flt, depth in plan:
-        matches = queries.query_samples(sources, flt, limit=1).total  # untimed: where the last page is
+        matches = samples.query_samples(sources, flt, limit=1).total  # untimed: where the last page is
         page = 1 + int(depth * max(0, (matches - 1) // args.page_size))
         t0 = time.perf_counter()
-        res = queries.query_samples(sources, flt, limit=args.page_size, offset=(page - 1) * args.page_size)
+        res = samples.query_samples(sources, flt, limit=args.page_size, offset=(page - 1) * args.page_size)
         ms = 1000 * (time.perf_counter() - t0)
         timings.setdefault(kind, []).append(ms)
         totals.setdefault(kind, []).append(res.total)

@@ -60,11 +60,12 @@ def run_pipeline(ws: Workspace, *, actor: str, log: Log = print, console: Consol
             )
 
     log(f"[3/{stages}] curate: label proposals approved for the demo (recorded), mixture plan")
-    from lensforge.curate.mappings import approve, review
+    from lensforge.curate.mappings import approve, review, sync_proposals
     from lensforge.curate.mixture import load_plan, plan_summary
 
     curated = {}
     for did in demo_ids:
+        sync_proposals(ws, did, actor=actor)  # the proposals' event names who ran the pipeline
         rev = review(ws, did)
         if rev["pending"]:
             approve(ws, did, [], actor=actor, all_auto=True, reason="demo pipeline: automatic proposals accepted")

@@ -6,10 +6,14 @@ loaded), so the later pages have something real to show in seconds.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
 
+import lensforge.app
 from lensforge.evaluate.api import evaluate
 from lensforge.instruct.api import generate_many
 from lensforge.pipeline import demo_mixture_path
@@ -64,3 +68,61 @@ def add_evals(ws: Workspace, snapshot_id: str) -> tuple[str, str]:
         limit_per_dataset=12,
     )
     return base["eval_id"], tuned["eval_id"]
+
+
+# ----------------------------------------------------------------------------- driving the app (AppTest)
+
+MAIN = Path(lensforge.app.__file__).resolve().parent / "main.py"
+PAGES = (
+    "overview",
+    "queue",
+    "catalog",
+    "quality",
+    "samples",
+    "labels",
+    "instructions",
+    "mixtures",
+    "snapshots",
+    "snapshot_rows",
+    "training",
+    "scores",
+)
+TITLES = {
+    "overview": "Overview",
+    "queue": "Review queue",
+    "catalog": "Catalog",
+    "quality": "Data quality",
+    "samples": "Samples",
+    "labels": "Label review",
+    "instructions": "Instructions",
+    "mixtures": "Mixtures",
+    "snapshots": "Snapshots",
+    "snapshot_rows": "Snapshot rows",
+    "training": "Training",
+    "scores": "Scores",
+}
+
+
+def open_page(page: str, *, timeout: float = 120) -> AppTest:
+    """Run the app's entry script and switch to `page` (the sidebar and navigation run too)."""
+    at = AppTest.from_file(str(MAIN), default_timeout=timeout)
+    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == [TITLES[page]]
+    return at
+
+
+def shown(at: AppTest) -> str:
+    """Every text element of the page, joined (to look for a message without caring where it is)."""
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def use(monkeypatch: pytest.MonkeyPatch, ws) -> None:
+    monkeypatch.setenv("LENSFORGE_HOME", str(ws.root))
+    monkeypatch.setenv("LENSFORGE_USER", "tester")

@@ -11,70 +11,33 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
+from app_fixtures import MAIN, PAGES, open_page, shown, use
 from streamlit.testing.v1 import AppTest
 
-import lensforge.app
 from lensforge.app import queries
 from lensforge.catalog.events import list_events
+from lensforge.curate import samples
 from lensforge.curate.mappings import review
 from lensforge.release.snapshot import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import resolve_workspace
-
-MAIN = Path(lensforge.app.__file__).resolve().parent / "main.py"
-PAGES = ("overview", "catalog", "quality", "samples", "labels", "instructions", "snapshots", "training", "scores")
-TITLES = {
-    "overview": "Overview",
-    "catalog": "Catalog",
-    "quality": "Data quality",
-    "samples": "Samples",
-    "labels": "Label review",
-    "instructions": "Instructions",
-    "snapshots": "Snapshots",
-    "training": "Training",
-    "scores": "Scores",
-}
-
-
-def open_page(page: str, *, timeout: float = 120) -> AppTest:
-    """Run the app's entry script and switch to `page` (the sidebar and navigation run too)."""
-    at = AppTest.from_file(str(MAIN), default_timeout=timeout)
-    at.run()
-    if page != "overview":
-        at.switch_page(f"views/{page}.py")
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert [t.value for t in at.title] == [TITLES[page]]
-    return at
-
-
-def shown(at: AppTest) -> str:
-    """Every text element of the page, joined (to look for a message without caring where it is)."""
-    parts = []
-    for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(parts)
-
-
-def use(monkeypatch: pytest.MonkeyPatch, ws) -> None:
-    monkeypatch.setenv("LENSFORGE_HOME", str(ws.root))
-    monkeypatch.setenv("LENSFORGE_USER", "tester")
-
 
 # ----------------------------------------------------------------------------- every page renders
 
 
 DEMO_EXPECT = {
     "overview": "What each stage has produced",
+    "queue": "item(s) over",
     "catalog": "Label space",
     "quality": "Row accounting",
     "samples": "matching samples",
     "labels": "Impact preview",
     "instructions": "No instructions yet",
+    "mixtures": "Compose",
     "snapshots": "No snapshot built yet",
+    "snapshot_rows": "No snapshot built yet",
     "training": "No snapshot to train on yet",
     "scores": "No evaluation yet",
 }
@@ -170,19 +133,19 @@ def test_pages_explain_what_to_run_when_nothing_is_ingested(page, registry_only,
 
 
 def test_sample_queries_match_a_plain_polars_filter(demo_ws):
-    versions = queries.current_versions(demo_ws)
-    sources = queries.sample_sources(demo_ws, versions)
+    versions = samples.current_versions(demo_ws)
+    sources = samples.sample_sources(demo_ws, versions)
     frame = pl.concat([pl.read_parquet(s.path) for s in sources], how="vertical_relaxed")
     cases = [
-        (queries.SampleFilter(), pl.lit(True)),
+        (samples.SampleFilter(), pl.lit(True)),
         (
-            queries.SampleFilter(languages=("hi",), splits=("test",)),
+            samples.SampleFilter(languages=("hi",), splits=("test",)),
             (pl.col("language") == "hi") & (pl.col("split") == "test"),
         ),
-        (queries.SampleFilter(labels=("positive", "hate")), pl.col("label").is_in(["positive", "hate"])),
-        (queries.SampleFilter(text="the"), pl.col("text").str.to_lowercase().str.contains("the", literal=True)),
+        (samples.SampleFilter(labels=("positive", "hate")), pl.col("label").is_in(["positive", "hate"])),
+        (samples.SampleFilter(text="the"), pl.col("text").str.to_lowercase().str.contains("the", literal=True)),
         (
-            queries.SampleFilter(datasets=("en/DemoNewsSentiment@1",), labels=("negative",), text="rise"),
+            samples.SampleFilter(datasets=("en/DemoNewsSentiment@1",), labels=("negative",), text="rise"),
             (pl.col("dataset") == "en/DemoNewsSentiment@1")
             & (pl.col("label") == "negative")
             & pl.col("text").str.to_lowercase().str.contains("rise", literal=True),
@@ -190,10 +153,10 @@ def test_sample_queries_match_a_plain_polars_filter(demo_ws):
     ]
     for flt, expr in cases:
         want = frame.filter(expr)
-        first = queries.query_samples(sources, flt, limit=7, offset=0)
+        first = samples.query_samples(sources, flt, limit=7, offset=0)
         assert first.total == want.height, flt
         assert first.rows["sample_id"].to_list() == want["sample_id"].head(7).to_list(), flt
-        deep = queries.query_samples(sources, flt, limit=7, offset=max(0, want.height - 5))
+        deep = samples.query_samples(sources, flt, limit=7, offset=max(0, want.height - 5))
         assert deep.rows["sample_id"].to_list() == want["sample_id"].tail(min(5, want.height)).to_list(), flt
         assert first.index_used == bool(flt.text)
 
@@ -213,17 +176,17 @@ def test_the_samples_page_filters_and_pages(demo_ws, monkeypatch):
 
 def test_multilabel_rows_match_any_chosen_label(real_ws_copy):
     did = "hi/Hindi-Hostility-Detection-CONSTRAINT-2021"
-    versions = queries.current_versions(real_ws_copy)
-    assert queries.label_options(versions, (did,)) == ["defamation", "fake", "hate", "non-hostile", "offensive"]
-    sources = queries.sample_sources(real_ws_copy, versions)
+    versions = samples.current_versions(real_ws_copy)
+    sources = samples.sample_sources(real_ws_copy, versions)
+    assert samples.label_options(sources, (did,)) == ["defamation", "fake", "hate", "non-hostile", "offensive"]
     frame = pl.concat([pl.read_parquet(s.path) for s in sources if s.dataset_id == did])
     for labels, text in ((("hate",), ""), (("fake", "defamation"), ""), (("hate",), "है")):
-        flt = queries.SampleFilter(datasets=(did,), labels=labels, text=text)
+        flt = samples.SampleFilter(datasets=(did,), labels=labels, text=text)
         want = frame.filter(
             pl.col("label").list.eval(pl.element().is_in(list(labels))).list.any()
             & pl.col("text").str.to_lowercase().str.contains(text, literal=True)
         )
-        page = queries.query_samples(sources, flt, limit=20)
+        page = samples.query_samples(sources, flt, limit=20)
         assert page.total == want.height > 0, flt
         assert page.rows["sample_id"].to_list() == want["sample_id"].head(20).to_list()
         assert all(any(lab in row.split(", ") for lab in labels) for row in page.rows["label"].to_list())
@@ -294,16 +257,33 @@ def test_instructions_then_a_snapshot_from_the_pages(demo_ws, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("instruction set(s)" in s.value for s in at.success)
 
-    at.switch_page("views/snapshots.py").run()
+    assert set(list_events(demo_ws, kind="instruct.generate", limit=100)["actor"]) == {"tester"}
+
+    at.switch_page("views/mixtures.py").run()  # the demo workspace opens on the demo's built-in mixture
     assert not at.exception
-    at.button(key="snap_do_build").click().run(timeout=300)
+    assert at.selectbox(key="mix_pick").value == "lensforge-demo (built-in)"
+    at.button(key="mix_do_build").click().run(timeout=300)
     assert not at.exception and not at.error, [e.value for e in at.error]
     history = list_snapshots(demo_ws)
     assert history.height == 1
     sid = history["snapshot_id"][0]
     assert any(sid in s.value and "built" in s.value for s in at.success)
-    assert at.selectbox(key="snap_pick").value == sid
+    assert at.session_state["mix_built"] == sid
     assert list_events(demo_ws, kind="snapshot.build")["actor"][0] == "tester"
+
+
+def test_snapshot_rows_page_pages_through_a_split(snap_ws, monkeypatch):
+    ws, sid = snap_ws
+    use(monkeypatch, ws)
+    at = open_page("snapshot_rows")
+    assert at.selectbox(key="sr_snapshot").value == sid
+    rows = at.dataframe[0].value
+    assert len(rows) == 25 and {"instruction", "input", "answer"} <= set(rows.columns)
+    at.radio(key="sr_split").set_value("test").run()
+    at.multiselect(key="sr_datasets").select("ar/DemoSarcasm@1").run()
+    test = at.dataframe[0].value
+    assert set(test["dataset"]) == {"ar/DemoSarcasm@1"}
+    assert "Answer" in shown(at) and not at.exception
 
 
 def test_publishing_without_hf_token_says_so(snap_ws, monkeypatch):

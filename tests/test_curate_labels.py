@@ -111,8 +111,8 @@ def test_bad_review_input_changes_nothing(real_ws_copy, capsys):
         (["labels", "set", "HASOC2019", "HOF", "nasty", "--reason", "r"], "not in the canonical label set"),
         (["labels", "approve", "HASOC2019", "MAYBE"], "no source label 'MAYBE'"),
         (["labels", "approve", "HASOC2019"], "--all-auto"),
-        (["labels", "approve", "HASOC2019", "--all-auto"], "needs a --reason"),
-        (["labels", "reject", "HASOC2019", "HOF"], "needs a --reason"),
+        (["labels", "approve", "HASOC2019", "--all-auto"], "needs a reason"),
+        (["labels", "reject", "HASOC2019", "HOF"], "needs a reason"),
         (["labels", "review", "NoSuchSet"], "no dataset named"),
     ]
     for args, message in bad:

@@ -62,3 +62,5 @@ def test_pipeline_runs_on_the_demo_corpus(ws, capsys):
     assert summaries["values"]["fine-tuned"] >= summaries["values"]["base"]
     assert (ws.root / "reports" / "demo" / "report.html").is_file()
     assert json.dumps(out)  # serialisable
+    # Every event names who ran the pipeline ($LENSFORGE_USER), none "auto" or "unknown".
+    assert set(list_events(ws, limit=10_000)["actor"]) == {"tester"}

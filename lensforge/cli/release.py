@@ -29,8 +29,12 @@ app.add_typer(snapshot_app, name="snapshot")
 @snapshot_app.command("build")
 def snapshot_build(
     mixture: Annotated[Path, typer.Argument(help="Mixture TOML file.")],
-    order: Annotated[str, typer.Option(help="alphabetical, language, task or random.")] = "language",
-    instructions: Annotated[str, typer.Option(help="en, native or both.")] = "en",
+    order: Annotated[
+        str | None, typer.Option(help="alphabetical, language, task or random (default: the mixture's, else language).")
+    ] = None,
+    instructions: Annotated[
+        str | None, typer.Option(help="en, native or both (default: the mixture's, else en).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default: the mixture's).")] = None,
     allow_proposed: Annotated[
         bool, typer.Option("--allow-proposed", help="Use unreviewed label mappings (recorded).")

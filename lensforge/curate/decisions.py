@@ -436,3 +436,14 @@ def count_applied(
         restored,
         decisions.height - hit.height,
     )
+
+
+def decisions_on(ws: Workspace, sample_ids: Sequence[str]) -> pl.DataFrame:
+    """The current decisions on these rows, any dataset (the sample browser marks a page's rows with them)."""
+    with connect(ws, read_only=True) as con:
+        return query_frame(
+            con,
+            "SELECT dataset_id AS dataset, sample_id, action AS decision, label AS decided_label, "
+            "reason AS decision_reason, actor AS decided_by FROM row_decisions WHERE list_contains(?, sample_id)",
+            [list(sample_ids)],
+        )

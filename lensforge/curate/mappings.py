@@ -222,12 +222,17 @@ def review(ws: Workspace, ref: str) -> dict[str, Any]:
         rows = _mapping_rows(con, info["version_id"]).with_columns(pl.col("updated_at").cast(pl.String))
         mid = _effective_id(con, info["version_id"])
     group = task_group(entry.task)
+    decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+    mappings = []
+    for m in rows.to_dicts():
+        link = LabelLink(m["raw_label"], decoding.get(m["raw_label"], m["raw_label"]), m["canonical"], m["status"])
+        mappings.append({**m, "decoded": link.decoded, "chain": link.chain})
     return {
         **info,
         "task": entry.task,
         "task_group": group.key if group else None,
         "task_labels": list(group.labels) if group else [],
-        "mappings": rows.to_dicts(),
+        "mappings": mappings,
         "mapping_version_id": mid,
         "pending": int(rows.filter(pl.col("status") == "proposed").height),
     }
@@ -310,7 +315,7 @@ def approve(
     if all_auto and raws:
         raise LensforgeError("give source labels or --all-auto, not both")
     if all_auto and not (reason and reason.strip()):
-        raise LensforgeError("--all-auto needs a --reason (it is recorded)")
+        raise LensforgeError("approving every automatic proposal needs a reason (it is kept in the audit log)")
     if not all_auto and not raws:
         raise LensforgeError("name the source labels to approve, or pass --all-auto --reason R")
     with connect(ws, read_only=True) as con:
@@ -340,7 +345,7 @@ def approve(
 def reject(ws: Workspace, ref: str, raw: str, *, actor: str, reason: str) -> dict[str, Any]:
     """Reject a mapping: rows with this source label are left out of snapshots (and counted)."""
     if not (reason and reason.strip()):
-        raise LensforgeError("rejecting a mapping needs a --reason")
+        raise LensforgeError("rejecting a mapping needs a reason (it is kept in the audit log)")
     version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
         did, _v, _e = current_of(con, ref)
@@ -361,7 +366,7 @@ def set_label(
 ) -> dict[str, Any]:
     """Map a source label to a canonical name of the curator's choice (an approval)."""
     if not (reason and reason.strip()):
-        raise LensforgeError("setting a mapping needs a --reason")
+        raise LensforgeError("setting a mapping needs a reason (it is kept in the audit log)")
     canonical = canonical.strip()
     if not canonical:
         raise LensforgeError("the canonical label cannot be empty")
@@ -476,12 +481,151 @@ def apply_mapping(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, s
 
 
 def audit_log(ws: Workspace, ref: str, limit: int = 100) -> pl.DataFrame:
-    """Every label event of a dataset, newest first."""
+    """Every curation event of a dataset (label mappings and row decisions), newest first."""
     with connect(ws, read_only=True) as con:
         did = resolve(con, ref)
         return query_frame(
             con,
-            "SELECT event_id, ts, actor, kind, payload FROM events WHERE subject = ? AND kind LIKE 'labels.%' "
-            "ORDER BY event_id DESC LIMIT ?",
+            "SELECT event_id, ts, actor, kind, payload FROM events WHERE subject = ? "
+            "AND (kind LIKE 'labels.%' OR kind LIKE 'rows.%') ORDER BY event_id DESC LIMIT ?",
             [did, limit],
         )
+
+
+# ----------------------------------------------------------------------------- one vocabulary: the label chain
+
+CHAIN_ARROW = " → "
+NOT_REVIEWED = "(not reviewed)"
+REJECTED = "(rejected)"
+
+
+@dataclass(frozen=True)
+class LabelLink:
+    """One source label in the three names a curator meets.
+
+    `raw` is the value in the source file (None when the dataset was never opened for review, so only the
+    decoded names are known), `decoded` the registry's decoding that ingest stores as `label`, `canonical`
+    the name snapshots and scores use (None when rejected or not reviewed).
+    """
+
+    raw: str | None
+    decoded: str
+    canonical: str | None
+    status: str | None  # proposed | approved | rejected; None: not opened for review
+
+    @property
+    def names(self) -> set[str]:
+        return {n for n in (self.raw, self.decoded, self.canonical) if n}
+
+    @property
+    def chain(self) -> str:
+        return chain_text(self.raw, self.decoded, self.shown_canonical)
+
+    @property
+    def shown_canonical(self) -> str:
+        if self.status == "rejected":
+            return REJECTED
+        if self.canonical is None:
+            return NOT_REVIEWED
+        return self.canonical + (" (proposed)" if self.status == "proposed" else "")
+
+
+def chain_text(raw: str | None, decoded: str | None, canonical: str | None) -> str:
+    """`source → decoded → canonical`, the one way every page and command writes a label."""
+    return CHAIN_ARROW.join(x if x else "–" for x in (raw, decoded, canonical))
+
+
+def chain_expr(raw: pl.Expr, decoded: pl.Expr, canonical: pl.Expr) -> pl.Expr:
+    """`chain_text` as a Polars expression, for a column of rows."""
+    return pl.concat_str([e.cast(pl.String).fill_null("–") for e in (raw, decoded, canonical)], separator=CHAIN_ARROW)
+
+
+@dataclass(frozen=True)
+class LabelVocabulary:
+    """A dataset's label chain: every source label with its decoded and canonical names."""
+
+    dataset_id: str
+    task_type: str
+    separator: str | None  # of multi-label source fields
+    links: tuple[LabelLink, ...]
+
+    def canonical_of(self) -> dict[str, str | None]:
+        """Source label -> canonical name (None when rejected or not reviewed)."""
+        return {k.raw: (None if k.status == "rejected" else k.canonical) for k in self.links if k.raw is not None}
+
+    def decoded_matching(self, names: set[str]) -> set[str]:
+        """The decoded labels whose chain holds any of `names` (a filter given in any of the three names)."""
+        return {k.decoded for k in self.links if k.names & names}
+
+    @property
+    def names(self) -> set[str]:
+        return {n for k in self.links for n in k.names}
+
+
+def label_vocabulary(ws: Workspace, dataset_ids: list[str] | None = None) -> dict[str, LabelVocabulary]:
+    """The label chain of every current version (or the named datasets), in one catalog read.
+
+    Reads only what review recorded: a dataset never opened for review shows its decoded labels with
+    no source or canonical name (opening it would write proposals; looking must not).
+    """
+    with connect(ws, read_only=True) as con:
+        versions = query_frame(
+            con,
+            "SELECT v.dataset_id, v.version_id, v.label_counts, d.task_type FROM ingested_versions v "
+            "JOIN datasets d USING (dataset_id) WHERE v.is_current ORDER BY v.dataset_id",
+        )
+        if dataset_ids is not None:
+            versions = versions.filter(pl.col("dataset_id").is_in(list(dataset_ids)))
+        rows = query_frame(
+            con,
+            "SELECT version_id, raw_label, canonical, status FROM label_mappings WHERE list_contains(?, version_id) "
+            "ORDER BY raw_label",
+            [versions["version_id"].to_list()],
+        )
+        entries = {did: entry_from_catalog(con, did) for did in versions["dataset_id"].to_list()}
+    out = {}
+    for v in versions.iter_rows(named=True):
+        entry = entries[v["dataset_id"]]
+        decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+        separator = (entry.ingest.labels.multilabel_separator if entry.ingest else None) or ","
+        links = [
+            LabelLink(r["raw_label"], decoding.get(r["raw_label"], r["raw_label"]), r["canonical"], r["status"])
+            for r in rows.filter(pl.col("version_id") == v["version_id"]).iter_rows(named=True)
+        ]
+        known = {k.decoded for k in links}
+        counts = json.loads(v["label_counts"]) if isinstance(v["label_counts"], str) else v["label_counts"] or {}
+        seen: set[str] = set()
+        for per_split in counts.values():
+            for key in per_split or {}:
+                parts = str(key).split(",") if v["task_type"] == "multilabel" else [str(key)]
+                seen.update(p.strip() for p in parts if p.strip())
+        links += [LabelLink(None, d, None, None) for d in sorted(seen - known)]
+        out[v["dataset_id"]] = LabelVocabulary(
+            v["dataset_id"],
+            v["task_type"],
+            separator if v["task_type"] == "multilabel" else None,
+            tuple(links),
+        )
+    return out
+
+
+def mapping_chain(ws: Workspace, dataset_id: str, version_id: str, mapping_version_id: str) -> list[LabelLink]:
+    """The label chain a snapshot used: its recorded mapping version, else the version's mapping as it stands
+    (a mapping that included unreviewed proposals was never recorded as a version)."""
+    with connect(ws, read_only=True) as con:
+        found = con.execute(
+            "SELECT mapping FROM mapping_versions WHERE mapping_version_id = ?", [mapping_version_id]
+        ).fetchall()
+        rows = _mapping_rows(con, version_id)
+        entry = entry_from_catalog(con, dataset_id)
+    decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
+    if found:
+        mapping = json.loads(found[0][0])
+        return [
+            LabelLink(raw, decoding.get(raw, raw), canonical, "approved" if canonical else "rejected")
+            for raw, canonical in sorted(mapping.items())
+        ]
+    return [
+        LabelLink(r["raw_label"], decoding.get(r["raw_label"], r["raw_label"]), r["canonical"], r["status"])
+        for r in rows.iter_rows(named=True)
+    ]

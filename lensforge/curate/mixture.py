@@ -6,6 +6,8 @@ from it would hold (per language, task and dataset) and what the caps remove, be
     name = "llamalens-ar-en-hi"
     seed = 42
     languages = ["ar", "en", "hi"]          # optional filter
+    order = "language"                      # optional: alphabetical, language, task, random
+    instructions = "en"                     # optional: en, native, both
     [caps]                                  # 0 means no cap
     train = 20000
     [select]                                # optional: every dataset matching
@@ -20,10 +22,12 @@ from it would hold (per language, task and dataset) and what the caps remove, be
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -42,7 +46,7 @@ from lensforge.curate.decisions import (
 from lensforge.curate.mappings import drop_unlabelled, effective_mapping, map_labels
 from lensforge.errors import LensforgeError
 from lensforge.ingest.versions import get_version, load_rows
-from lensforge.workspace import Workspace
+from lensforge.workspace import Workspace, write_text_atomic
 
 
 class _Strict(BaseModel):
@@ -75,26 +79,93 @@ class MixturePlan(_Strict):
     name: str = Field(min_length=1)
     seed: int = 42
     languages: list[str] | None = None
+    # How `snapshot build` lays the rows out unless told otherwise (the paper's four orders; instruction language).
+    order: Literal["alphabetical", "language", "task", "random"] | None = None
+    instructions: Literal["en", "native", "both"] | None = None
     caps: Caps = Field(default_factory=Caps)
     select: Select | None = None
     datasets: list[DatasetChoice] = Field(default_factory=list)
+
+
+MIXTURES_DIR = "mixtures"  # under the workspace: the mixtures saved from the app
+
+
+def mixture_path(ws: Workspace, name: str) -> Path:
+    """Where a mixture of this name is saved in the workspace (a file name safe on every system)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.").lower()
+    if not slug:
+        raise LensforgeError(f"{name!r} cannot name a mixture file: use letters, digits, '-', '_' or '.'")
+    return ws.root / MIXTURES_DIR / f"{slug}.toml"
+
+
+def mixture_toml(plan: MixturePlan) -> str:
+    """The plan as TOML, the format `load_plan` reads (only the fields that differ from their defaults)."""
+    data = plan.model_dump(exclude_defaults=True)
+    lines = [
+        f"{key} = {_toml(data[key])}" for key in ("name", "seed", "languages", "order", "instructions") if key in data
+    ]
+    for table in ("caps", "select"):
+        if data.get(table):
+            lines += ["", f"[{table}]", *(f"{k} = {_toml(v)}" for k, v in data[table].items() if v is not None)]
+    for choice in data.get("datasets", []):
+        lines += ["", "[[datasets]]", *(f"{k} = {_toml(v)}" for k, v in choice.items() if v is not None)]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    """A TOML value: strings in JSON's escaping (also valid TOML basic strings), numbers, lists of those."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def save_mixture(ws: Workspace, plan: MixturePlan, *, overwrite: bool = True) -> Path:
+    """Write the plan under the workspace's mixtures/ folder (validated again on the way, so it loads back)."""
+    path = mixture_path(ws, plan.name)
+    if path.exists() and not overwrite:
+        raise LensforgeError(f"a mixture named {plan.name!r} exists already ({path.name})")
+    text = mixture_toml(plan)
+    if load_plan_text(text, path) != plan:
+        raise LensforgeError(f"mixture {plan.name!r} does not survive a save and load", hint="this is a bug")
+    write_text_atomic(path, text)
+    return path
+
+
+def list_mixtures(ws: Workspace) -> list[Path]:
+    """The mixture files saved in the workspace, by name."""
+    folder = ws.root / MIXTURES_DIR
+    return sorted(folder.glob("*.toml")) if folder.is_dir() else []
 
 
 def load_plan(path: Path) -> MixturePlan:
     """Read and validate a mixture TOML; errors name the file and field."""
     if not path.is_file():
         raise LensforgeError(f"no such mixture file: {path}")
+    return load_plan_text(path.read_text(encoding="utf-8"), path)
+
+
+def load_plan_text(text: str, path: Path) -> MixturePlan:
+    """Validate mixture TOML text (`path` names it in errors)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LensforgeError(f"{path}: not valid TOML: {exc}") from None
+    return plan_from_dict(data, origin=str(path))
+
+
+def plan_from_dict(data: dict[str, Any], *, origin: str = "mixture") -> MixturePlan:
+    """Validate a mixture given as data (a TOML file's content, or the app's editor); errors name the field."""
     try:
         plan = MixturePlan.model_validate(data)
     except ValidationError as exc:
         parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise LensforgeError(f"{path}: invalid mixture: " + "; ".join(parts)) from None
+        raise LensforgeError(f"{origin}: invalid mixture: " + "; ".join(parts)) from None
     if plan.select is None and not plan.datasets:
-        raise LensforgeError(f"{path}: the mixture names no datasets (add [[datasets]] or [select])")
+        raise LensforgeError(f"{origin}: the mixture names no datasets (add [[datasets]] or [select])")
     return plan
 
 
@@ -224,8 +295,8 @@ def curate_dataset(
         rejected,
         reports,
         before,
-        applied.decision_set_id,
-        applied.as_dict(),
+        decision_set_id=applied.decision_set_id,
+        row_decisions=applied.as_dict(),
     )
 
 

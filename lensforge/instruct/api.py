@@ -61,7 +61,9 @@ def generate_many(
             progress.update(task, description=f"instructions: {did}")
             outcomes += [
                 o.as_dict()
-                for o in generate_for(ws, did, providers=providers, n=n, languages=languages, concurrency=concurrency)
+                for o in generate_for(
+                    ws, did, providers=providers, n=n, languages=languages, concurrency=concurrency, actor=actor
+                )
             ]
             progress.advance(task)
     if console is not None:

@@ -70,6 +70,16 @@ class Check:
     reason: str = ""
 
 
+def missing_labels(text: str, labels: list[str], native_labels: dict[str, str]) -> list[str]:
+    """The labels an instruction does not name (in English or in its native name)."""
+    folded = fold(text)
+    return [
+        lab
+        for lab in labels
+        if fold(lab) not in folded and not (lab in native_labels and fold(native_labels[lab]) in folded)
+    ]
+
+
 def check_instruction(
     text: str,
     *,
@@ -88,12 +98,7 @@ def check_instruction(
     if share < SCRIPT_SHARE:
         return Check(False, f"wrong_script: {share:.0%} of letters in the {_SCRIPTS.get(language, '?')} script")
     if task_type != "generation":
-        folded = fold(text)
-        missing = [
-            lab
-            for lab in labels
-            if fold(lab) not in folded and not (lab in native_labels and fold(native_labels[lab]) in folded)
-        ]
+        missing = missing_labels(text, labels, native_labels)
         if missing:
             return Check(False, f"missing_labels: {', '.join(missing)}")
     mine = words(text)

@@ -212,8 +212,11 @@ def generate_for(
     max_rounds: int = 4,
     concurrency: int = 4,
     seed: int = 0,
+    actor: str = "auto",
 ) -> list[Outcome]:
-    """N valid instructions per instruction language for one dataset; a clear error when the budget runs out."""
+    """N valid instructions per instruction language for one dataset; a clear error when the budget runs out.
+
+    `actor` is who asked (recorded on the `instruct.generate` event); "auto" only when nobody did."""
     from lensforge.instruct.client import CachingClient
 
     if not providers:
@@ -282,7 +285,7 @@ def generate_for(
                         outcome.accepted.append(record)
                     else:
                         outcome.rejected.append({**record, "reason": check.reason})
-        _store(ws, outcome, existing_count=len(existing), complete=len(accepted_texts) >= n)
+        _store(ws, outcome, existing_count=len(existing), complete=len(accepted_texts) >= n, actor=actor)
         if len(accepted_texts) < n:
             reasons = sorted({r["reason"].split(":")[0] for r in outcome.rejected}) or ["too few returned"]
             raise LensforgeError(
@@ -294,7 +297,7 @@ def generate_for(
     return outcomes
 
 
-def _store(ws: Workspace, outcome: Outcome, *, existing_count: int, complete: bool) -> None:
+def _store(ws: Workspace, outcome: Outcome, *, existing_count: int, complete: bool, actor: str) -> None:
     """Rejects are always kept; accepted instructions only when the set is complete (nothing half-written)."""
     with transaction(ws) as con:
         for r in outcome.rejected:
@@ -331,7 +334,7 @@ def _store(ws: Workspace, outcome: Outcome, *, existing_count: int, complete: bo
         if outcome.accepted:
             record_event(
                 con,
-                actor="auto",
+                actor=actor,
                 kind="instruct.generate",
                 subject=outcome.dataset_id,
                 payload={k: v for k, v in outcome.as_dict().items() if k != "dataset_id"},

@@ -146,8 +146,8 @@ def build_snapshot(
     ws: Workspace,
     plan_path: Path,
     *,
-    order: str = "language",
-    instructions: str = "en",
+    order: str | None = None,
+    instructions: str | None = None,
     seed: int | None = None,
     allow_proposed: bool = False,
     allow_invalid: str | None = None,
@@ -156,9 +156,10 @@ def build_snapshot(
     """Build (or find) the snapshot of a mixture; refuses invalid versions and unreviewed mappings unless told."""
     from lensforge.release.card import render_card
 
+    plan = load_plan(plan_path)
+    order, instructions = order or plan.order or "language", instructions or plan.instructions or "en"
     if order not in ORDERS:
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
-    plan = load_plan(plan_path)
     seed = plan.seed if seed is None else seed
     planned = resolve_plan(ws, plan, allow_invalid=allow_invalid)
     # Instruction sets first: a dataset without active instructions stops the build before anything is written.

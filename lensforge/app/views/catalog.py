@@ -8,7 +8,6 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from lensforge.app import queries
 from lensforge.app.common import NO_DATASETS, NO_INGEST, actor, flash, pick_index, run_page, shown_errors, table
 from lensforge.catalog.datasets import (
     catalog_summary,
@@ -18,6 +17,7 @@ from lensforge.catalog.datasets import (
     set_status,
     show_dataset,
 )
+from lensforge.curate.samples import current_versions
 from lensforge.ingest.versions import list_versions
 from lensforge.workspace import Workspace
 
@@ -124,7 +124,7 @@ def render(ws: Workspace) -> None:
     if not all_ids:
         st.info(NO_DATASETS)
         return
-    if queries.current_versions(ws).is_empty():
+    if current_versions(ws).is_empty():
         st.info(NO_INGEST)
     candidates, one, diff = st.tabs(["Candidates", "Dataset", "Diff"])
     with candidates:

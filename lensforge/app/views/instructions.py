@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from lensforge.app import queries
-from lensforge.app.common import actor, flash, ingested_or_explain, run_page, shown_errors, table
+from lensforge.app.common import actor, flash, ingested_or_explain, prefill, run_page, shown_errors, table
 from lensforge.instruct.api import generate_many
 from lensforge.instruct.ledger import cost_summary
 from lensforge.instruct.store import edit_instruction, list_instructions, rejects, set_status, show_instruction
@@ -95,6 +95,7 @@ def render(ws: Workspace) -> None:
             table(counts)
 
     ids = versions["dataset_id"].to_list()
+    prefill("ins_dataset", "dataset", lambda v: v if v in ids else ids[0])  # a link from the review queue
     c1, c2, c3 = st.columns([3, 1, 1])
     did = c1.selectbox("Dataset", ids, key="ins_dataset")
     language = c2.selectbox("Language", [ANY, "en", "ar", "hi"], key="ins_language")

@@ -9,11 +9,24 @@ import polars as pl
 import streamlit as st
 
 from lensforge.app import queries
-from lensforge.app.common import actor, flash, ingested_or_explain, pick_index, run_page, shown_errors, table
-from lensforge.curate.mappings import approve, audit_log, reject, review, set_label
+from lensforge.app.common import (
+    actor,
+    flash,
+    ingested_or_explain,
+    link,
+    pick_index,
+    prefill,
+    run_page,
+    shown_errors,
+    table,
+    text_block,
+)
+from lensforge.curate.mappings import allowed_labels, approve, audit_log, reject, review, set_label
+from lensforge.curate.samples import label_examples
 from lensforge.workspace import Workspace
 
 OTHER = "(another name…)"
+EXAMPLES = 3
 
 
 def impact_chart(rev: dict[str, Any]) -> alt.Chart:
@@ -42,6 +55,7 @@ def _pick_dataset(status: pl.DataFrame) -> str | None:
         st.info("The ingested datasets are all generation tasks: there are no labels to review.")
         return None
     ids = classified["dataset_id"].to_list()
+    prefill("lbl_dataset", "dataset", lambda v: v if v in ids else ids[0])  # a link from the review queue
     pending = classified.filter((pl.col("proposed") > 0) | (pl.col("approved") + pl.col("rejected") == 0))
     default = pending["dataset_id"][0] if pending.height else ids[0]
 
@@ -57,22 +71,29 @@ def _pick_dataset(status: pl.DataFrame) -> str | None:
 def _actions(ws: Workspace, did: str, rev: dict[str, Any]) -> None:
     mappings = rev["mappings"]
     raws = [m["raw_label"] for m in mappings]
+    chains = {m["raw_label"]: m["chain"] for m in mappings}
     pending = [m["raw_label"] for m in mappings if m["status"] == "proposed"]
     approve_tab, reject_tab, set_tab = st.tabs(["Approve", "Reject", "Set"])
     with approve_tab:
         chosen = st.multiselect("Source labels", raws, default=pending, key="lbl_approve_raws")
-        reason = st.text_input("Reason (optional; kept in the audit log)", key="lbl_approve_reason")
+        reason = st.text_input(
+            "Reason (kept in the audit log; required to approve every automatic proposal at once)",
+            key="lbl_approve_reason",
+        )
         c1, c2 = st.columns(2)
         if c1.button("Approve selected", type="primary", key="lbl_approve", disabled=not chosen):
             with shown_errors():
                 res = approve(ws, did, chosen, actor=actor(), reason=reason or None)
                 flash(f"{did}: approved {', '.join(c['raw'] for c in res['changes'])}")
         if c2.button("Approve every automatic proposal", key="lbl_approve_all"):
-            with shown_errors():
-                res = approve(ws, did, [], actor=actor(), all_auto=True, reason=reason or None)
-                flash(f"{did}: approved {len(res['changes'])} automatic proposal(s)")
+            if not reason.strip():
+                st.error("Give a reason above to approve every automatic proposal at once.")
+            else:
+                with shown_errors():
+                    res = approve(ws, did, [], actor=actor(), all_auto=True, reason=reason)
+                    flash(f"{did}: approved {len(res['changes'])} automatic proposal(s)")
     with reject_tab:
-        raw = st.selectbox("Source label", raws, key="lbl_reject_raw")
+        raw = st.selectbox("Source label", raws, format_func=chains.get, key="lbl_reject_raw")
         reason = st.text_input("Reason (required)", key="lbl_reject_reason")
         st.caption("Rows with a rejected label stay out of snapshots (and are counted).")
         if st.button("Reject", key="lbl_reject"):
@@ -80,10 +101,14 @@ def _actions(ws: Workspace, did: str, rev: dict[str, Any]) -> None:
                 reject(ws, did, raw, actor=actor(), reason=reason)
                 flash(f"{did}: {raw} rejected")
     with set_tab:
-        raw = st.selectbox("Source label", raws, key="lbl_set_raw")
-        options = [*rev["task_labels"], OTHER]
+        raw = st.selectbox("Source label", raws, format_func=chains.get, key="lbl_set_raw")
         current = next((m["canonical"] for m in mappings if m["raw_label"] == raw), None)
-        canonical = st.selectbox("Canonical label", options, index=pick_index(options, current), key="lbl_set_canon")
+        names = allowed_labels(ws, did)
+        options = [*names, *([current] if current and current not in names else []), OTHER]
+        # One widget per source label: each opens on its own current mapping, not the last one picked.
+        canonical = st.selectbox(
+            "Canonical label", options, index=pick_index(options, current), key=f"lbl_set_canon_{did}_{raw}"
+        )
         if canonical == OTHER:
             canonical = st.text_input("New canonical name", key="lbl_set_new")
         new_label = st.checkbox(
@@ -94,6 +119,23 @@ def _actions(ws: Workspace, did: str, rev: dict[str, Any]) -> None:
             with shown_errors():
                 set_label(ws, did, raw, canonical or "", actor=actor(), reason=reason, new_label=new_label)
                 flash(f"{did}: {raw} → {canonical} (approved)")
+
+
+def _examples(ws: Workspace, did: str, rev: dict[str, Any]) -> None:
+    """A few rows behind each source label (random but seeded), and a link to all of them on Samples."""
+    st.subheader("Example rows")
+    c1, c2 = st.columns([1, 1])
+    per_label = c1.number_input("Examples per source label", 1, 20, EXAMPLES, key="lbl_examples")
+    seed = c2.number_input("Draw (seed)", 0, 10_000, 0, key="lbl_examples_seed", help="Another draw of examples.")
+    examples = label_examples(ws, did, per_label=int(per_label), seed=int(seed))
+    counts = {r["raw_label"]: r["rows"] for r in rev["per_label"]}
+    for m in rev["mappings"]:
+        rows = examples.get(m["raw_label"], [])
+        with st.expander(f"{m['chain']} · {counts.get(m['raw_label'], 0):,} rows", expanded=m["status"] == "proposed"):
+            for r in rows:
+                st.caption(f"`{r['sample_id']}` · {r['split']}")
+                text_block(r["text"][:600] + ("…" if len(r["text"]) > 600 else ""))
+            link("samples", f"More rows of {m['raw_label']} on Samples", {"dataset": did, "label": m["raw_label"]})
 
 
 def render(ws: Workspace) -> None:
@@ -115,8 +157,7 @@ def render(ws: Workspace) -> None:
     counts = {r["raw_label"]: r for r in rev["per_label"]}
     rows = [
         {
-            "source label": m["raw_label"],
-            "canonical": m["canonical"],
+            "source → decoded → canonical": m["chain"],
             "status": m["status"],
             "author": m["author"],
             "train": counts.get(m["raw_label"], {}).get("train", 0),
@@ -141,10 +182,11 @@ def render(ws: Workspace) -> None:
         else:
             st.caption("No labelled rows.")
 
+    _examples(ws, did, rev)
     st.subheader("Review")
     _actions(ws, did, rev)
 
-    st.subheader("Audit log")
+    st.subheader("Audit log (label mappings and row decisions)")
     log = audit_log(ws, did)
     if log.is_empty():
         st.caption("No label event yet.")

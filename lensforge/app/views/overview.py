@@ -46,7 +46,9 @@ def _stages(ws: Workspace) -> list[dict[str, str]]:
             "stage": "curate (label mappings)",
             "produced": f"{m.get('approved', 0)} approved, {m.get('proposed', 0)} pending, "
             f"{m.get('rejected', 0)} rejected; {s['datasets_without_review']} dataset(s) not opened for review",
-            "next": "Label review page" if m.get("proposed") or s["datasets_without_review"] else "",
+            "next": "Review queue page (`lensforge labels pending`)"
+            if m.get("proposed") or s["datasets_without_review"]
+            else "",
         },
         {
             "stage": "instructions",
@@ -56,7 +58,7 @@ def _stages(ws: Workspace) -> list[dict[str, str]]:
         {
             "stage": "snapshots",
             "produced": f"{s['snapshots']} snapshot(s), {s['publications']} publication(s)",
-            "next": "" if s["snapshots"] else "Snapshots page or `lensforge snapshot build MIXTURE`",
+            "next": "" if s["snapshots"] else "Mixtures page or `lensforge snapshot build MIXTURE`",
         },
         {
             "stage": "fine-tuning runs",
@@ -66,7 +68,7 @@ def _stages(ws: Workspace) -> list[dict[str, str]]:
         {
             "stage": "evaluations",
             "produced": _fmt_status(s["evals"]),
-            "next": "" if s["evals"] else "`lensforge pipeline` evaluates the demo base and fine-tuned models",
+            "next": "" if s["evals"] else "`lensforge evaluate --snapshot SNAPSHOT --model BASE [--adapter RUN]`",
         },
     ]
 

@@ -1,4 +1,5 @@
-"""Data quality: where every record went, what was quarantined and why, validation, leakage, overlaps."""
+"""Data quality: where every record went, what was quarantined and why, row decisions, validation, leakage,
+overlaps."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from lensforge.app.common import ingested_or_explain, run_page, table
+from lensforge.app.common import actor, flash, ingested_or_explain, prefill, run_page, shown_errors, table
+from lensforge.curate.decisions import (
+    RESTORABLE,
+    decision_set_id,
+    decisions_on,
+    list_row_decisions,
+    record_row_decisions,
+)
+from lensforge.curate.mappings import LabelVocabulary, allowed_labels, chain_expr, label_vocabulary
+from lensforge.curate.samples import canonical_expr
 from lensforge.ingest.api import ingest_report
 from lensforge.ingest.overlap import latest_report, report_pairs
 from lensforge.ingest.versions import current_version, load_quarantine
@@ -69,7 +79,7 @@ def _side_by_side(pairs: pl.DataFrame, key: str, a_cols: list[str], b_cols: list
             )
 
 
-def _quarantine(ws: Workspace, version: dict[str, Any]) -> None:
+def _quarantine(ws: Workspace, version: dict[str, Any], vocab: LabelVocabulary | None, multilabel: bool) -> None:
     rows = load_quarantine(ws, version)
     if rows.is_empty():
         st.caption("Nothing quarantined.")
@@ -85,15 +95,71 @@ def _quarantine(ws: Workspace, version: dict[str, Any]) -> None:
     pages = max(1, -(-rows.height // PAGE_ROWS))
     page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="dq_page") if pages > 1 else 1
     st.caption(f"{rows.height} quarantined rows")
+    part = rows.slice((int(page) - 1) * PAGE_ROWS, PAGE_ROWS)
+    decided = decisions_on(ws, part["sample_id"].to_list()).select("sample_id", "decision", "decided_label")
+    decoded = pl.col("label").list.join(", ") if part.schema["label"] == pl.List(pl.String) else pl.col("label")
+    part = part.with_columns(
+        chain_expr(pl.col("label_raw"), decoded, canonical_expr(vocab)).alias("source → decoded → canonical")
+    ).join(decided, on="sample_id", how="left", maintain_order="left")
     table(
-        rows.slice((int(page) - 1) * PAGE_ROWS, PAGE_ROWS).select(
-            "reason", "detail", "split", "source_file", "source_line", "text", "label_raw"
+        part.select(
+            "reason",
+            "detail",
+            "split",
+            "source_file",
+            "source_line",
+            "text",
+            "source → decoded → canonical",
+            "decision",
+            "decided_label",
+            "sample_id",
         )
     )
+    _restore(ws, version, part, multilabel)
+
+
+def _restore(ws: Workspace, version: dict[str, Any], part: pl.DataFrame, multilabel: bool) -> None:
+    """Settle the label of rows quarantined for a label problem: a relabel brings them back into snapshots."""
+    fixable = part.filter(pl.col("reason").is_in(list(RESTORABLE)))
+    if fixable.is_empty():
+        return
+    did = version["dataset_id"]
+    st.markdown(f"**Restore with a label** (rows quarantined as {' or '.join(RESTORABLE)}, on this page)")
+    names = {r["sample_id"]: f"{r['sample_id']} · {r['reason']} · {(r['text'] or '')[:60]}" for r in fixable.to_dicts()}
+    picked = st.multiselect("Rows", list(names), format_func=names.get, key="dq_restore_rows")
+    options = allowed_labels(ws, did)
+    if multilabel:
+        label = ",".join(st.multiselect("Labels", options, key=f"dq_restore_labels_{did}"))
+    else:
+        label = st.selectbox("Label", options, key=f"dq_restore_label_{did}")
+    reason = st.text_input("Reason (required; kept in the audit log)", key="dq_restore_reason")
+    if st.button("Restore with this label", key="dq_do_restore", disabled=not picked):
+        with shown_errors():
+            res = record_row_decisions(
+                ws, did, picked, action="relabel", label=label, reason=reason, actor=actor(), source="quarantine"
+            )
+            flash(f"{did}: {res['rows']} quarantined row(s) restored as {res['label']}")
+
+
+def _decisions(ws: Workspace, did: str) -> None:
+    found = list_row_decisions(ws, did)
+    if found.is_empty():
+        st.caption(
+            "No row-level decision: relabel or exclude rows on the Samples page (or restore quarantined ones "
+            "in the Quarantine tab), or with `lensforge rows`."
+        )
+        return
+    counts = found.group_by("action").len().sort("action")
+    st.markdown(
+        ", ".join(f"**{n}** {a}" for a, n in counts.iter_rows())
+        + f" · decision set `{decision_set_id(ws, did) or '–'}` (what the next snapshot applies)"
+    )
+    table(found.select("sample_id", "action", "label", "reason", "actor", "ts", "origin", "source", "version_id"))
 
 
 def _dataset(ws: Workspace, versions: pl.DataFrame) -> None:
     ids = versions["dataset_id"].to_list()
+    prefill("dq_dataset", "dataset", lambda v: v if v in ids else ids[0])  # a link from the review queue
     did = st.selectbox("Dataset", ids, key="dq_dataset")
     if not did:
         return
@@ -112,9 +178,14 @@ def _dataset(ws: Workspace, versions: pl.DataFrame) -> None:
     else:
         st.caption("No record dropped.")
 
-    quarantine, validation, leakage, near = st.tabs(["Quarantine", "Validation", "Leakage", "Near duplicates"])
+    quarantine, decisions, validation, leakage, near = st.tabs(
+        ["Quarantine", "Row decisions", "Validation", "Leakage", "Near duplicates"]
+    )
     with quarantine:
-        _quarantine(ws, version)
+        multilabel = versions.filter(pl.col("dataset_id") == did)["task_type"][0] == "multilabel"
+        _quarantine(ws, version, label_vocabulary(ws, [did]).get(did), multilabel)
+    with decisions:
+        _decisions(ws, did)
     with validation:
         results = [
             {

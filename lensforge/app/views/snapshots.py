@@ -1,4 +1,6 @@
-"""Snapshots: build one from a mixture, read its manifest and card, publish or export it, see the history."""
+"""Snapshots: the history, one snapshot's inputs, labels, manifest and card; publish or export it.
+
+Snapshots are built on the Mixtures page; their rows are read on the Snapshot rows page."""
 
 from __future__ import annotations
 
@@ -9,71 +11,16 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from lensforge.app.common import actor, flash, ingested_or_explain, run_page, shown_errors, table
-from lensforge.curate.mixture import load_plan, plan_summary
-from lensforge.pipeline import demo_mixture_path
+from lensforge.app.common import actor, flash, ingested_or_explain, link, run_page, shown_errors, table
+from lensforge.curate.mappings import mapping_chain
 from lensforge.release.publish import TOKEN_ENV, export_snapshot, publish_to_hub
-from lensforge.release.snapshot import ORDERS, build_snapshot, get_snapshot, list_snapshots
+from lensforge.release.snapshot import get_snapshot, list_snapshots
 from lensforge.workspace import Workspace
 
 NO_TOKEN = (
     f"No Hugging Face token: set {TOKEN_ENV} in the environment the app runs in (a token with write access), "
     "or export the snapshot to a folder instead."
 )
-
-
-def _build(ws: Workspace) -> None:
-    with st.form("snap_build"):
-        st.markdown("**Build a snapshot**")
-        path = st.text_input("Mixture file", value=str(demo_mixture_path()), key="snap_mixture")
-        c1, c2, c3 = st.columns(3)
-        order = c1.selectbox("Order", ORDERS, index=ORDERS.index("language"), key="snap_order")
-        instructions = c2.selectbox("Instructions", ["en", "native", "both"], key="snap_instructions")
-        seed = c3.text_input("Seed (blank: the mixture's)", key="snap_seed")
-        allow_proposed = st.checkbox("Allow unreviewed label mappings (recorded)", key="snap_allow_proposed")
-        allow_invalid = st.text_input(
-            "Reason to use versions that failed validation (blank: refuse them)", key="snap_allow_invalid"
-        )
-        c4, c5 = st.columns(2)
-        plan = c4.form_submit_button("Preview the plan", key="snap_do_plan")
-        build = c5.form_submit_button("Build snapshot", type="primary", key="snap_do_build")
-    if plan:
-        with shown_errors():
-            summary = plan_summary(ws, load_plan(Path(path)))
-            table(
-                [
-                    {
-                        "dataset": d["dataset_id"],
-                        **{s: d["after"][s] for s in ("train", "dev", "test")},
-                        "cap removed": d["removed_by_caps"]["train"],
-                        "pending labels": len(d["pending_labels"]),
-                    }
-                    for d in summary["datasets"]
-                ]
-            )
-            st.caption(f"total {summary['totals']}; caps removed {summary['removed_by_caps']}")
-    if build:
-        with shown_errors():
-            seed_value = None
-            if seed.strip():
-                if not seed.strip().lstrip("-").isdigit():
-                    st.error(f"seed must be a whole number, not {seed!r}")
-                    return
-                seed_value = int(seed)
-            with st.spinner("Building the snapshot…"):
-                res = build_snapshot(
-                    ws,
-                    Path(path),
-                    order=order,
-                    instructions=instructions,
-                    seed=seed_value,
-                    allow_proposed=allow_proposed,
-                    allow_invalid=allow_invalid.strip() or None,
-                    actor=actor(),
-                )
-            verb = "built" if res["status"] == "new" else "already built (unchanged)"
-            st.session_state["snap_pick"] = res["snapshot_id"]
-            flash(f"snapshot {res['snapshot_id']} {verb}: {res['rows']}")
 
 
 def _card(folder: Path) -> tuple[str, str]:
@@ -148,6 +95,7 @@ def _details(ws: Workspace, history: pl.DataFrame) -> None:
                 "dataset": d["dataset_id"],
                 "version": d["version_id"],
                 "mapping": d["mapping_version_id"],
+                "row decisions": d.get("decision_set_id"),
                 "train": d["rows"]["train"],
                 "dev": d["rows"]["dev"],
                 "test": d["rows"]["test"],
@@ -156,6 +104,15 @@ def _details(ws: Workspace, history: pl.DataFrame) -> None:
             for d in inputs["datasets"]
         ]
     )
+    link("snapshot_rows", f"Open the rows of {sid} as the model sees them", {"snapshot": sid})
+    with st.expander("Labels: source → decoded → canonical (the answer the model learns)"):
+        table(
+            [
+                {"dataset": d["dataset_id"], "source → decoded → canonical": k.chain}
+                for d in inputs["datasets"]
+                for k in mapping_chain(ws, d["dataset_id"], d["version_id"], d["mapping_version_id"])
+            ]
+        )
     st.markdown("**Publications**")
     _publications(info)
     header, body = _card(ws.root / info["path"])
@@ -171,17 +128,17 @@ def _details(ws: Workspace, history: pl.DataFrame) -> None:
 def render(ws: Workspace) -> None:
     if ingested_or_explain(ws) is None:
         return
-    _build(ws)
+    link("mixtures", "Compose a mixture and build a snapshot on the Mixtures page")
     st.subheader("History")
     history = list_snapshots(ws)
     if history.is_empty():
         st.info(
-            "No snapshot built yet: build one above, or run "
-            "`lensforge snapshot build lensforge/demo/mixture.toml` (after `lensforge instruct generate --all`)."
+            "No snapshot built yet: build one on the Mixtures page, or run "
+            "`lensforge snapshot build MIXTURE.toml` (after `lensforge instruct generate --all`)."
         )
         return
     table(history)
     _details(ws, history)
 
 
-run_page("Snapshots", render, caption="Immutable snapshots: build, inspect manifest and card, publish or export.")
+run_page("Snapshots", render, caption="Immutable snapshots: inspect manifest, labels and card, publish or export.")

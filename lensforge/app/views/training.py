@@ -104,12 +104,15 @@ def _panel(ws: Workspace, ft: ModuleType | None, run_id: str) -> None:
         st.warning(f"Run {run_id} was cancelled.")
     elif status == "finished":
         st.success(f"Run {run_id} finished: {run.get('steps')} steps, final loss {run.get('final_loss') or 0:.4f}")
+    tail = queries.log_tail(run["log_path"])
     if last.height:
         st.altair_chart(loss_chart(metrics), width="stretch")
+    elif status == "running":
+        st.info(f"Phase: {queries.run_phase(run, tail)}")
     else:
-        st.caption("No loss logged yet.")
+        st.caption("No loss logged.")
     with st.expander("Log (last lines)", expanded=status != "finished"):
-        st.code(queries.log_tail(run["log_path"]) or "(empty)", language=None)
+        st.code(tail or "(empty)", language=None)
     if status == "running" and ft is not None and st.button("Cancel run", key="trn_cancel"):
         with shown_errors():
             ft.cancel_run(ws, run_id, actor())
@@ -126,8 +129,8 @@ def render(ws: Workspace) -> None:
     history = list_snapshots(ws)
     if history.is_empty():
         st.info(
-            "No snapshot to train on yet: build one on the Snapshots page "
-            "(or run `lensforge snapshot build lensforge/demo/mixture.toml`)."
+            "No snapshot to train on yet: build one on the Mixtures page "
+            "(or run `lensforge snapshot build MIXTURE.toml`)."
         )
     elif ft is not None:
         _start(ws, ft, history["snapshot_id"].to_list())
