@@ -34,6 +34,7 @@ DEMO_EXPECT = {
     "quality": "Row accounting",
     "samples": "matching samples",
     "labels": "Impact preview",
+    "label_issues": "has not been scanned yet",
     "instructions": "No instructions yet",
     "mixtures": "Compose",
     "snapshots": "No snapshot built yet",
@@ -100,7 +101,7 @@ def test_later_pages_show_what_the_later_stages_wrote(page, eval_workspace, monk
         assert at.get("vega_lite_chart"), "per-dataset bars"
         cmp = at.dataframe[0].value
         assert (cmp["fine-tuned"] >= cmp["base"]).all()
-        side = at.dataframe[2].value  # per language, then per sample
+        side = next(d.value for d in at.dataframe if "input" in d.value.columns)  # the per-sample table
         assert {"base", "fine-tuned", "gold", "input"} <= set(side.columns) and len(side) > 0
     if page == "instructions":
         assert len(at.dataframe) >= 2 and "Cost ledger" in text
