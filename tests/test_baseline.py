@@ -55,7 +55,7 @@ def test_a_snapshot_of_summaries_only_has_nothing_for_it(snap_ws):
         run_baseline(ws, sid, datasets=[SUMMARIES], actor="t")
 
 
-def test_the_report_puts_it_between_majority_and_the_models(snap_ws):
+def test_the_report_puts_it_between_majority_and_the_models(snap_ws, capsys):
     ws, sid = snap_ws
     classical = run_baseline(ws, sid, actor="t")
     base, tuned = add_evals(ws, sid)
@@ -71,6 +71,9 @@ def test_the_report_puts_it_between_majority_and_the_models(snap_ws):
         assert row["classical_baseline"] == pytest.approx(item["primary_value"])
         assert row["values"]["classical baseline"] == row["classical_baseline"]
     assert by[SUMMARIES]["classical_baseline"] is None and by[SUMMARIES]["majority_baseline"] is None
+    # The CLI comparison shows unparseable answers in the same unit as everywhere else: percent of test rows.
+    res = run_cli(capsys, "-w", str(ws.root), "evals", "compare", base, tuned)
+    assert res.code == 0 and "75.0%" in res.out  # the scripted base answers "I am not sure." 3 times in 4
     # Left out on request; a report of the classical baseline alone has it as its only column.
     assert score_table(ws, [base, tuned], classical=None)["columns"] == ["base", "fine-tuned"]
     alone = score_table(ws, [classical["eval_id"]])

@@ -144,9 +144,16 @@ def evals_compare(
 ) -> None:
     """Two evaluations side by side per dataset."""
     from lensforge.evaluate.api import compare
+    from lensforge.evaluate.metrics import percent
 
     df = compare(_ws(), a, b)
-    _print_json(df.to_dicts()) if as_json else _print_frame(df, title=f"{a} vs {b}")
+    if as_json:
+        _print_json(df.to_dicts())
+        return
+    shares = [c for c in df.columns if c.startswith("unparseable_rate")]
+    _print_frame(
+        df.with_columns(pl.col(c).map_elements(percent, return_dtype=pl.String) for c in shares), title=f"{a} vs {b}"
+    )
 
 
 @app.command()
@@ -158,7 +165,8 @@ def report(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and report.html.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Markdown and HTML report: scores vs base vs SOTA, per language, unparseable rates, loss curve."""
+    """Markdown and HTML report: majority and classical baselines, models and SOTA per dataset, per language,
+    per class, unparseable shares, loss curve."""
     from lensforge.evaluate.api import write_report
 
     res = write_report(_ws(), evals=evals, run_id=run, out_dir=out_dir)
