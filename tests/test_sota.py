@@ -75,7 +75,9 @@ def test_source_metric_names_map_onto_our_metrics_or_are_not_comparable(dataset_
 
 def test_a_sota_value_needs_its_metric_and_citation():
     entry = {"name": "X", "language": "en", "task": "Sentiment", "task_type": "classification"}
-    with pytest.raises(LensforgeError, match=r"sota: Value error, a SOTA value needs its metric and its citation"):
+    with pytest.raises(
+        LensforgeError, match=r"x\.yaml: invalid entry: sota: a SOTA value needs its metric and its citation"
+    ):
         parse_entry({**entry, "sota": {"metric": "macro-F1", "value": 0.8}}, "x.yaml")
     with pytest.raises(LensforgeError, match=r"sota.confidence"):
         parse_entry({**entry, "sota": {"metric": "m", "value": 0.8, "citation": "c", "confidence": "sure"}}, "x.yaml")

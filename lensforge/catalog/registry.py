@@ -43,9 +43,12 @@ def parse_entry(data: Any, origin: str) -> DatasetEntry:
     if not isinstance(data, dict):
         raise LensforgeError(f"{origin}: expected a mapping of fields, got {type(data).__name__}")
     try:
-        return DatasetEntry.model_validate(data)
+        entry = DatasetEntry.model_validate(data)
     except ValidationError as exc:
         raise LensforgeError(_format_validation(origin, exc)) from None
+    if not entry.sota.cited:
+        raise LensforgeError(f"{origin}: invalid entry: sota: a SOTA value needs its metric and its citation")
+    return entry
 
 
 def _read_yaml(text: str, origin: str) -> Any:
