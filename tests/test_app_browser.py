@@ -8,7 +8,9 @@ Outside CI it skips only when chromium or chromedriver is missing; with $CI set 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,15 +34,19 @@ READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # url path -> (title, a text the page shows once its data has loaded)
 PAGES = {
     "overview": ("Overview", "What each stage has produced"),
+    "queue": ("Review queue", "Nothing pending"),
     "catalog": ("Catalog", "of 100 datasets"),
     "quality": ("Data quality", "Row accounting"),
     "samples": ("Samples", "matching samples"),
     "labels": ("Label review", "Impact preview"),
     "instructions": ("Instructions", "Cost ledger"),
+    "mixtures": ("Mixtures", "Compose"),
     "snapshots": ("Snapshots", "Publications"),
+    "snapshot_rows": ("Snapshot rows", "The row as the model sees it"),
     "training": ("Training", "Runs"),
     "scores": ("Scores", "Per language"),
 }
+CT22 = "en/CT22Checkworthiness@2022"
 
 
 def _require_browser() -> None:
@@ -73,20 +79,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
     raise AssertionError(f"streamlit did not answer on {url} within {timeout} s")
 
 
-@pytest.fixture
-def served_app(demo_ws, tmp_path) -> Iterator[str]:
-    """The app served on a free localhost port over a copy of the demo workspace carried to evaluations."""
-    _require_browser()
-    sid = add_snapshot(demo_ws)
-    add_evals(demo_ws, sid)
-    if os.environ.get("LENSFORGE_SAVE_SCREENSHOTS") == "1":  # a loss curve for the README's Training screenshot
-        from lensforge.finetune.api import train
-
-        train(
-            demo_ws, sid, base="tiny", preset="cpu-tiny", overrides={"max_steps": 40, "logging_steps": 2}, actor="demo"
-        )
+@contextlib.contextmanager
+def _serve(ws, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run` on a free localhost port over `ws`, the way `lensforge app` starts it."""
     port = _free_port()
-    env = {**os.environ, "LENSFORGE_HOME": str(demo_ws.root), "LENSFORGE_USER": "browser-test"}
+    env = {**os.environ, "LENSFORGE_HOME": str(ws.root), "LENSFORGE_USER": "browser-test"}
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(command(host="127.0.0.1", port=port), env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -101,6 +98,33 @@ def served_app(demo_ws, tmp_path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def served_app(demo_ws, tmp_path) -> Iterator[str]:
+    """The app served on a free localhost port over a copy of the demo workspace carried to evaluations."""
+    _require_browser()
+    sid = add_snapshot(demo_ws)
+    add_evals(demo_ws, sid)
+    if os.environ.get("LENSFORGE_SAVE_SCREENSHOTS") == "1":  # a loss curve for the README's Training screenshot
+        from lensforge.finetune.api import train
+
+        train(
+            demo_ws, sid, base="tiny", preset="cpu-tiny", overrides={"max_steps": 40, "logging_steps": 2}, actor="demo"
+        )
+    with _serve(demo_ws, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def served_real_app(real_ws_copy, tmp_path) -> Iterator[tuple[str, object]]:
+    """The app over a copy of the nine real datasets, just ingested, with offline English instructions for CT22."""
+    _require_browser()
+    from lensforge.instruct.generate import generate_for, make_providers
+
+    generate_for(real_ws_copy, CT22, providers=make_providers(["offline"]), languages="en")
+    with _serve(real_ws_copy, tmp_path) as url:
+        yield url, real_ws_copy
 
 
 @pytest.fixture
@@ -152,6 +176,131 @@ def _open(driver, url: str, title: str, key_text: str, timeout: float = 90) -> s
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def _assert_clean(driver, where: str) -> None:
+    """No Streamlit exception, no error message, no "Page not found" modal: a page that renders with any of
+    them is broken even when the text a test waits for is there."""
+    from selenium.webdriver.common.by import By
+
+    problems = [e.text[:300] for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')]
+    problems += [e.text[:300] for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')]
+    problems += [
+        e.text[:300] for e in driver.find_elements(By.CSS_SELECTOR, '[role="dialog"]') if "not found" in e.text
+    ]
+    body = driver.find_element(By.TAG_NAME, "body").text
+    if "Page not found" in body or "Traceback" in body:
+        problems.append(body[:500])
+    assert not problems, f"{where}: {problems}"
+
+
+class Curator:
+    """Drives Streamlit widgets in the browser by their keys (Streamlit gives each keyed widget the class
+    `st-key-<key>`); every action waits for the rerun it triggers, then checks the page is clean."""
+
+    def __init__(self, driver, url: str) -> None:
+        self.driver, self.url = driver, url
+
+    def open(self, path: str, title: str, key_text: str) -> str:
+        body = _open(self.driver, f"{self.url}/{path}", title, key_text)
+        _assert_clean(self.driver, path)
+        return body
+
+    def wait(self, expect: str | None = None, timeout: float = 120) -> None:
+        """Until the rerun has finished (and `expect` is on the page), then check the page is clean."""
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        time.sleep(0.6)  # the rerun starts after the widget's message reaches the server
+
+        def done(d) -> bool:
+            if not d.find_elements(By.CSS_SELECTOR, READY):
+                return False
+            return expect is None or expect in d.find_element(By.TAG_NAME, "body").text
+
+        try:
+            WebDriverWait(self.driver, timeout, poll_frequency=0.25).until(done)
+        except TimeoutException:
+            raise AssertionError(f"{expect!r} not shown within {timeout} s; page:\n{self.text()[-3000:]}") from None
+        time.sleep(0.4)
+        _assert_clean(self.driver, self.driver.current_url)
+
+    def box(self, key: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, ".st-key-" + re.sub(r"[^A-Za-z0-9_-]", "-", key))
+
+    def type(self, key: str, text: str, expect: str | None = None) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        field = self.box(key).find_element(By.CSS_SELECTOR, "input, textarea")
+        field.clear()
+        field.send_keys(text, Keys.ENTER)
+        self.wait(expect)
+
+    def click(self, key: str, expect: str | None = None) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.box(key).find_element(By.CSS_SELECTOR, "button").click()
+        self.wait(expect)
+
+    def radio(self, key: str, option: str, expect: str | None = None) -> None:
+        from selenium.webdriver.common.by import By
+
+        labels = [lab for lab in self.box(key).find_elements(By.CSS_SELECTOR, "label") if lab.text.strip() == option]
+        assert labels, f"{key}: no option {option!r}"
+        labels[0].click()
+        self.wait(expect)
+
+    def choose(self, key: str, text: str, expect: str | None = None) -> None:
+        """Pick the option holding `text` in a selectbox or multiselect (typing it first narrows the list)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        field = self.box(key).find_element(By.CSS_SELECTOR, "input")
+        field.click()
+        field.send_keys(text)
+        time.sleep(0.6)
+        options = [o for o in self.driver.find_elements(By.CSS_SELECTOR, '[role="option"]') if text in o.text]
+        assert options, f"{key}: no option holding {text!r}"
+        options[0].click()
+        time.sleep(0.3)
+        if self.driver.find_elements(By.CSS_SELECTOR, '[role="option"]'):
+            field.send_keys(Keys.ESCAPE)
+        self.wait(expect)
+
+    def follow(self, text: str, expect: str) -> None:
+        """Click the page link whose text holds `text` (opening a collapsed expander around it first)."""
+        from selenium.webdriver.common.by import By
+
+        links = [
+            a for a in self.driver.find_elements(By.CSS_SELECTOR, "a") if text in (a.get_attribute("textContent") or "")
+        ]
+        assert links, f"no link {text!r} on {self.driver.current_url}"
+        if not links[0].is_displayed():
+            summary = links[0].find_element(By.XPATH, "ancestor::details/summary")
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+            summary.click()
+            time.sleep(0.5)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", links[0])
+        links[0].click()
+        self.wait(expect)
+
+    def cells(self) -> list[str]:
+        """The cells of every table on the page (the grids draw on a canvas; their accessible copy is text)."""
+        from selenium.webdriver.common.by import By
+
+        return [
+            c.get_attribute("textContent")
+            for c in self.driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"] [role="gridcell"]')
+        ]
+
+    def text(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+
 def _full_height(driver) -> None:
     """Grow the window to the page's content (Streamlit scrolls inside its main block, not the body)."""
     height = driver.execute_script(
@@ -171,9 +320,8 @@ def test_every_page_renders_in_chromium(served_app, browser, tmp_path):
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     for path, (title, key_text) in PAGES.items():
-        body = _open(browser, f"{served_app}/{path}", title, key_text)
-        assert "Traceback" not in body, body[:500]
-        assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), f"{path}: exception shown"
+        _open(browser, f"{served_app}/{path}", title, key_text)
+        _assert_clean(browser, path)
         nav = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
         assert "Data quality" in nav and "Label review" in nav, f"{path}: not the st.navigation menu: {nav!r}"
         assert "browser-test" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').get_attribute(
@@ -182,7 +330,10 @@ def test_every_page_renders_in_chromium(served_app, browser, tmp_path):
         if path in ("overview", "labels", "scores"):
             assert browser.find_elements(By.CSS_SELECTOR, ".vega-embed"), f"{path}: no chart drawn"
         if path == "samples":
-            assert "1,334" in body
+            assert "1,334" in browser.find_element(By.TAG_NAME, "body").text
+            search = browser.find_element(By.CSS_SELECTOR, ".st-key-smp_text input")
+            bidi = browser.execute_script("return getComputedStyle(arguments[0]).unicodeBidi", search)
+            assert bidi == "plaintext", "text boxes take their direction from their text (Arabic, Hindi)"
         target = shots / f"{path}.png"
         _full_height(browser)
         assert browser.save_screenshot(str(target)), f"could not save {target}"
@@ -190,3 +341,64 @@ def test_every_page_renders_in_chromium(served_app, browser, tmp_path):
         assert target.stat().st_size > 10_000
         if keep:
             shutil.copyfile(target, keep / f"{path}.png")
+
+
+def test_a_curator_walks_through_the_real_datasets(served_real_app, browser, tmp_path):
+    """Issue 14's walk: the queue, a mapping with its example rows, one row relabeled and one excluded with
+    reasons, a snapshot built from the mixture editor, the relabeled row found there with its new answer, and
+    both decisions in the audit log."""
+    from lensforge.catalog.events import list_events
+
+    url, ws = served_real_app
+    c = Curator(browser, url)
+    c.open("queue", "Review queue", "item(s) over")
+    assert "label mappings not reviewed yet" in c.cells()  # the other datasets; CT22 was opened for instructions
+    c.choose("q_item", f"{CT22} · labels", f"lensforge labels approve {CT22}")
+    c.follow(f"Open {CT22} on Label review", "Example rows")
+
+    # Review the mapping: its chain, example rows behind each source label, then approve with a reason.
+    assert "/labels?dataset=" in browser.current_url and "Example rows" in c.text()
+    assert "0 → not-check-worthy → not-checkworthy (proposed)" in c.cells()
+    assert c.text().count("· train") + c.text().count("· test") + c.text().count("· dev") >= 3  # example rows
+    c.type("lbl_approve_reason", "decoding checked against the CT22 task description")
+    c.click("lbl_approve_all", "approved 2 automatic proposal(s)")
+
+    # The rows behind `0`, on Samples pre-filtered: relabel one, exclude another, each with a reason.
+    c.follow("More rows of 0 on Samples", "2,270 matching samples")
+    ids = [x for x in c.cells() if re.fullmatch(r"[0-9a-f]{20}", x or "")]
+    relabeled, excluded = ids[0], ids[1]
+    c.choose("smp_pick", relabeled, "Action")
+    c.radio("smp_action", "relabel", "New canonical label")
+    c.choose(f"smp_label_{CT22}", "checkworthy")
+    c.type("smp_reason", "announces a vaccine delivery: a claim to check", "This touches 1 row(s)")
+    c.click("smp_do_decide", "relabel → checkworthy on 1 row(s)")
+    c.choose("smp_pick_1", excluded, "Action")  # a fresh, empty pick after each action
+    c.radio("smp_action", "exclude", "Reason (required")
+    c.type("smp_reason", "duplicate of a press release", "This touches 1 row(s)")
+    c.click("smp_do_decide", "exclude on 1 row(s)")
+    cells = c.cells()
+    assert "relabel → checkworthy" in cells and "exclude" in cells
+
+    # Compose a mixture, save it in the workspace, build its snapshot, open its rows.
+    c.open("mixtures", "Mixtures", "Compose")
+    c.type("mix_(new mixture)_name", "ct22 english")
+    c.choose("mix_(new mixture)_datasets", CT22)
+    c.click("mix_do_save", "saved in the workspace")
+    assert (ws.root / "mixtures" / "ct22-english.toml").is_file()
+    c.click("mix_do_plan", "Per language")
+    assert "2119" in c.cells()  # train rows: 2,120 kept, less the excluded one
+    c.click("mix_do_build", "built: {")
+    c.follow("Open the rows of snapshot", "The row as the model sees it")
+    assert "/snapshot_rows?snapshot=" in browser.current_url
+    c.type("sr_id", relabeled, "1 train row(s)")
+    assert "Label: checkworthy" in c.text()
+    c.type("sr_id", excluded, "No row matches.")
+
+    # Both decisions in the audit log, under the reviewer's name.
+    c.open(f"labels?dataset={CT22.replace('/', '%2F').replace('@', '%40')}", "Label review", "Audit log")
+    cells = c.cells()
+    assert "rows.relabel" in cells and "rows.exclude" in cells and "browser-test" in cells
+    events = list_events(ws, subject=CT22)
+    assert {"rows.relabel", "rows.exclude", "labels.approve"} <= set(events["kind"])
+    assert set(events.filter(events["kind"].str.starts_with("rows."))["actor"]) == {"browser-test"}
+    browser.save_screenshot(str(tmp_path / "walk-audit.png"))

@@ -83,7 +83,7 @@ def test_samples_opened_from_a_link_relabel_one_row_exclude_another(real_ws_copy
     assert "This touches **1** row(s)" in shown(at)
     at.button(key="smp_do_decide").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    at.multiselect(key="smp_pick").set_value([b]).run()
+    at.multiselect(key="smp_pick_1").set_value([b]).run()  # a fresh, empty pick after each action
     at.radio(key="smp_action").set_value("exclude")
     at.text_input(key="smp_reason").input("an advert")
     at.button(key="smp_do_decide").click().run()
@@ -97,7 +97,7 @@ def test_samples_opened_from_a_link_relabel_one_row_exclude_another(real_ws_copy
     at.text_input(key="smp_text").input("vaccine").run()
     assert any("<mark>vaccine</mark>" in h.proto.body.lower() for h in at.get("html"))
     # Bulk: every matching row, with the count before the click.
-    at.radio(key="smp_scope").set_value("every row matching the filter")
+    at.radio(key="smp_scope").set_value("every row matching the filter").run()
     at.radio(key="smp_action").set_value("dismiss").run()
     assert not at.exception
     total = int(shown(at).split("**")[1].replace(",", ""))

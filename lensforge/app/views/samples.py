@@ -85,7 +85,10 @@ def _targets(ws: Workspace, rows: pl.DataFrame, flt: samples.SampleFilter, total
         st.caption(f"{len(ids):,} matching row(s) of {flt.datasets[0]} (of {total:,} shown by the filter)")
         return flt.datasets[0], ids
     labels = _row_label(rows)
-    picked = st.multiselect("Rows (of this page)", list(labels), format_func=labels.get, key="smp_pick")
+    # A fresh widget after each action (the browser keeps a widget's value even when the session forgets it).
+    rounds = int(st.session_state.get("smp_round", 0))
+    key = "smp_pick" + (f"_{rounds}" if rounds else "")
+    picked = st.multiselect("Rows (of this page)", list(labels), format_func=labels.get, key=key)
     if not picked:
         st.caption("Pick rows above to relabel, exclude or dismiss them.")
         return None
@@ -123,12 +126,14 @@ def _curate(ws: Workspace, rows: pl.DataFrame, flt: samples.SampleFilter, total:
         if st.button("Apply", type="primary", key="smp_do_decide"):
             if action == WITHDRAW:
                 res = clear_row_decisions(ws, did, ids, reason=reason, actor=actor())
+                st.session_state["smp_round"] = int(st.session_state.get("smp_round", 0)) + 1
                 flash(f"{did}: decision withdrawn on {res['rows']} row(s)")
                 return
             res = record_row_decisions(
                 ws, did, ids, action=action, label=label, reason=reason, actor=actor(), source="samples"
             )
             target = f" → {res['label']}" if res["label"] else ""
+            st.session_state["smp_round"] = int(st.session_state.get("smp_round", 0)) + 1  # no row picked next
             flash(f"{did}: {action}{target} on {res['rows']} row(s) (decision set {res['decision_set_id']})")
 
 
