@@ -127,26 +127,35 @@ def run_pipeline(
     result["stages"]["finetune"] = {k: run.get(k) for k in ("run_id", "status", "steps", "final_loss", "wall_seconds")}
     log(f"      run {run['run_id']} {run['status']}: {run.get('steps')} steps, final loss {run.get('final_loss')}")
 
-    log(f"[7/{stages}] evaluate the base and the fine-tuned model on every test split")
-    from lensforge.evaluate.api import evaluate
+    log(f"[7/{stages}] evaluate the classical baseline, the base and the fine-tuned model on every test split")
+    from lensforge.evaluate.api import evaluate, run_baseline
     from lensforge.finetune.api import resolve_base
     from lensforge.release.snapshot import snapshot_dir
 
+    classical = run_baseline(ws, snap["snapshot_id"], actor=actor)
+    classical_scores = {d["dataset_id"]: d["primary_value"] for d in classical["datasets"]}
     base_path = resolve_base(ws, "tiny", snapshot_dir(ws, snap["snapshot_id"]))  # renders with its own template
     base_eval = evaluate(ws, model=base_path, snapshot_id=snap["snapshot_id"], actor=actor)
     tuned_eval = evaluate(ws, model=base_path, snapshot_id=snap["snapshot_id"], run_id=run["run_id"], actor=actor)
     scores = {}
     for b, t in zip(base_eval["datasets"], tuned_eval["datasets"], strict=True):
+        cl = classical_scores.get(b["dataset_id"])
         scores[b["dataset_id"]] = {
             "metric": b["primary_metric"],
+            "classical": cl,
             "base": b["primary_value"],
             "fine_tuned": t["primary_value"],
         }
         log(
-            f"      {b['dataset_id']}: {b['primary_metric']} base {b['primary_value']:.3f} "
-            f"-> fine-tuned {t['primary_value']:.3f}"
+            f"      {b['dataset_id']}: {b['primary_metric']} classical {'–' if cl is None else f'{cl:.3f}'} | "
+            f"base {b['primary_value']:.3f} -> fine-tuned {t['primary_value']:.3f}"
         )
-    result["stages"]["evaluate"] = {"base": base_eval["eval_id"], "fine_tuned": tuned_eval["eval_id"], "scores": scores}
+    result["stages"]["evaluate"] = {
+        "classical": classical["eval_id"],
+        "base": base_eval["eval_id"],
+        "fine_tuned": tuned_eval["eval_id"],
+        "scores": scores,
+    }
 
     log(f"[8/{stages}] report")
     from lensforge.evaluate.api import write_report

@@ -110,3 +110,47 @@ def demo_ws(demo_workspace, tmp_path):
     target = tmp_path / "demo_copy"
     shutil.copytree(demo_workspace.root, target)
     return resolve_workspace(target)
+
+
+@pytest.fixture(scope="session")
+def snapshot_workspace(demo_workspace, tmp_path_factory):
+    """The curated demo workspace plus offline instructions and one snapshot (shared: copy before changing)."""
+    import shutil
+
+    from app_fixtures import add_snapshot
+
+    from lensforge.workspace import resolve_workspace
+
+    root = tmp_path_factory.mktemp("app_snap") / "ws"
+    shutil.copytree(demo_workspace.root, root)
+    ws = resolve_workspace(root)
+    return ws, add_snapshot(ws)
+
+
+@pytest.fixture
+def snap_ws(snapshot_workspace, tmp_path):
+    """A private copy of the snapshot workspace, and the snapshot id."""
+    import shutil
+
+    from lensforge.workspace import resolve_workspace
+
+    ws, sid = snapshot_workspace
+    target = tmp_path / "snap_copy"
+    shutil.copytree(ws.root, target)
+    return resolve_workspace(target), sid
+
+
+@pytest.fixture(scope="session")
+def eval_workspace(snapshot_workspace, tmp_path_factory):
+    """The snapshot workspace plus a base and a 'fine-tuned' evaluation from scripted backends."""
+    import shutil
+
+    from app_fixtures import add_evals
+
+    from lensforge.workspace import resolve_workspace
+
+    ws, sid = snapshot_workspace
+    root = tmp_path_factory.mktemp("app_eval") / "ws"
+    shutil.copytree(ws.root, root)
+    ws = resolve_workspace(root)
+    return ws, sid, add_evals(ws, sid)

@@ -14,7 +14,7 @@ import time
 
 import polars as pl
 import pytest
-from app_fixtures import MAIN, PAGES, add_evals, add_snapshot, open_page, shown, use
+from app_fixtures import MAIN, PAGES, open_page, shown, use
 from streamlit.testing.v1 import AppTest
 
 from lensforge.app import queries
@@ -23,34 +23,6 @@ from lensforge.curate import samples
 from lensforge.curate.mappings import review
 from lensforge.release.snapshot import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import resolve_workspace
-
-
-@pytest.fixture(scope="module")
-def snapshot_workspace(demo_workspace, tmp_path_factory):
-    """The curated demo workspace plus offline instructions and one snapshot (shared: copy before changing)."""
-    root = tmp_path_factory.mktemp("app_snap") / "ws"
-    shutil.copytree(demo_workspace.root, root)
-    ws = resolve_workspace(root)
-    return ws, add_snapshot(ws)
-
-
-@pytest.fixture
-def snap_ws(snapshot_workspace, tmp_path):
-    ws, sid = snapshot_workspace
-    target = tmp_path / "snap_copy"
-    shutil.copytree(ws.root, target)
-    return resolve_workspace(target), sid
-
-
-@pytest.fixture(scope="module")
-def eval_workspace(snapshot_workspace, tmp_path_factory):
-    """The snapshot workspace plus a base and a 'fine-tuned' evaluation from scripted backends."""
-    ws, sid = snapshot_workspace
-    root = tmp_path_factory.mktemp("app_eval") / "ws"
-    shutil.copytree(ws.root, root)
-    ws = resolve_workspace(root)
-    return ws, sid, add_evals(ws, sid)
-
 
 # ----------------------------------------------------------------------------- every page renders
 
@@ -62,6 +34,7 @@ DEMO_EXPECT = {
     "quality": "Row accounting",
     "samples": "matching samples",
     "labels": "Impact preview",
+    "label_issues": "has not been scanned yet",
     "instructions": "No instructions yet",
     "mixtures": "Compose",
     "snapshots": "No snapshot built yet",
@@ -128,7 +101,7 @@ def test_later_pages_show_what_the_later_stages_wrote(page, eval_workspace, monk
         assert at.get("vega_lite_chart"), "per-dataset bars"
         cmp = at.dataframe[0].value
         assert (cmp["fine-tuned"] >= cmp["base"]).all()
-        side = at.dataframe[2].value  # per language, then per sample
+        side = next(d.value for d in at.dataframe if "input" in d.value.columns)  # the per-sample table
         assert {"base", "fine-tuned", "gold", "input"} <= set(side.columns) and len(side) > 0
     if page == "instructions":
         assert len(at.dataframe) >= 2 and "Cost ledger" in text

@@ -39,6 +39,7 @@ PAGES = {
     "quality": ("Data quality", "Row accounting"),
     "samples": ("Samples", "matching samples"),
     "labels": ("Label review", "Impact preview"),
+    "label_issues": ("Label issues", "has not been scanned yet"),
     "instructions": ("Instructions", "Cost ledger"),
     "mixtures": ("Mixtures", "Compose"),
     "snapshots": ("Snapshots", "Publications"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
 from clihelp import run_cli
 
 from lensforge.catalog.datasets import export_catalog, show_dataset
+from lensforge.catalog.events import list_events
 
 GOOD = """
 name: MyTweets
@@ -139,3 +141,82 @@ def test_unsupported_and_missing_files(inited, capsys, tmp_path):
     other = _write(tmp_path, "x.txt", "hello")
     res = run_cli(capsys, "-w", str(ws.root), "catalog", "import", str(other))
     assert res.code == 1 and "unsupported import format" in res.err
+
+
+# ----------------------------------------------------------------------------- SOTA CSV (issue 15)
+
+GOOD_CSV = (
+    "dataset,metric,value,citation,split,confidence,note\n"
+    'ar/CT22Checkworthiness@2022,F1 of the positive class,46.2,"Some team, CLEF 2022 working notes",'
+    "official test,low,one team's AraBERT\n"
+    "en/CT22Checkworthiness@2022,accuracy,0.85,Someone 2022,,,\n"
+)
+
+
+def test_sota_csv_import_sets_the_reference_with_its_citation(inited, capsys, tmp_path):
+    ws = inited
+    path = _write(tmp_path, "sota.csv", GOOD_CSV)
+    res = run_cli(capsys, "-w", str(ws.root), "catalog", "import", str(path), "--json")
+    assert res.code == 0, res.err
+    assert res.json()["updated"] == ["ar/CT22Checkworthiness@2022", "en/CT22Checkworthiness@2022"]
+    info = show_dataset(ws, "ar/CT22Checkworthiness@2022")
+    assert (info["sota_metric"], info["sota_value"], info["sota_citation"]) == (
+        "F1 of the positive class",
+        46.2,
+        "Some team, CLEF 2022 working notes",
+    )
+    assert (info["sota_split"], info["sota_confidence"], info["sota_note"]) == (
+        "official test",
+        "low",
+        "one team's AraBERT",
+    )
+    assert info["sota_source"] == f"sota-csv:{path}:2"
+    event = list_events(ws, kind="catalog.sota").row(0, named=True)
+    assert event["subject"] == str(path) and "CT22Checkworthiness" in event["payload"]
+    # A registry re-import (init) keeps the user's value: the registry entry brings none of its own.
+    assert run_cli(capsys, "-w", str(ws.root), "init").code == 0
+    assert show_dataset(ws, "ar/CT22Checkworthiness@2022")["sota_value"] == 46.2
+    # The plain output names what was set.
+    res = run_cli(capsys, "-w", str(ws.root), "catalog", "import", str(path))
+    assert "SOTA set for 2 dataset(s)" in res.out
+
+
+BAD_SOTA = {
+    "no citation": (
+        "dataset,metric,value,citation\nHASOC2019,macro-F1,0.9,\n",
+        r"bad\.csv:2: field citation is empty",
+    ),
+    "not a number": (
+        "dataset,metric,value,citation\nHASOC2019,macro-F1,high,X 2020\n",
+        r"bad\.csv:2: field value must be a number, got 'high'",
+    ),
+    "unknown dataset": (
+        "dataset,metric,value,citation\nHASOC2019,macro-F1,0.8,X\nNoSuchSet,macro-F1,0.8,X\n",
+        r"bad\.csv:3: field dataset: no dataset named 'NoSuchSet'",
+    ),
+    "bad confidence": (
+        "dataset,metric,value,citation,confidence\nHASOC2019,macro-F1,0.8,X,certain\n",
+        r"bad\.csv:2: invalid SOTA row: confidence: Input should be 'high', 'medium' or 'low'",
+    ),
+    "out of range": (
+        "dataset,metric,value,citation\nHASOC2019,macro-F1,180,X\n",
+        r"bad\.csv:2: invalid SOTA row: value: Input should be less than or equal to 100",
+    ),
+    "listed twice": (
+        "dataset,metric,value,citation\nHASOC2019,macro-F1,0.8,X\nHASOC2019,accuracy,0.8,X\n",
+        r"bad\.csv:3: field dataset 'HASOC2019' is listed twice",
+    ),
+    "missing column": ("dataset,value,citation\nHASOC2019,0.8,X\n", r"bad\.csv: missing column\(s\) metric"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SOTA))
+def test_a_bad_sota_csv_is_refused_with_file_line_and_field(inited, capsys, tmp_path, case):
+    ws = inited
+    text, message = BAD_SOTA[case]
+    path = _write(tmp_path, "bad.csv", text)
+    res = run_cli(capsys, "-w", str(ws.root), "catalog", "import", str(path))
+    assert res.code == 1
+    assert res.err.startswith("error: ") and re.search(message, " ".join(res.err.split())), res.err
+    assert "Traceback" not in res.err
+    assert show_dataset(ws, "HASOC2019")["sota_value"] == pytest.approx(0.81)  # the catalog is unchanged

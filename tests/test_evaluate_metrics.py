@@ -32,6 +32,7 @@ def test_classification_perfect_and_all_unparseable():
     gold = ["positive", "negative", "neutral"]
     assert metrics.classification_scores(gold, gold)["macro_f1"] == pytest.approx(1.0)
     nothing = metrics.classification_scores(gold, [None, None, None], ["negative", "neutral", "positive"])
+    # Every score, each class's F1 (f1:<label>) included, is 0.
     assert nothing == {
         "accuracy": 0.0,
         "macro_f1": 0.0,
@@ -39,6 +40,9 @@ def test_classification_perfect_and_all_unparseable():
         "micro_f1": 0.0,
         "macro_precision": 0.0,
         "macro_recall": 0.0,
+        "f1:negative": 0.0,
+        "f1:neutral": 0.0,
+        "f1:positive": 0.0,
     }
 
 
@@ -166,3 +170,80 @@ def test_as_fraction():
     assert metrics.as_fraction(0.81) == pytest.approx(0.81)
     assert metrics.as_fraction(None) is None
     assert metrics.as_fraction(float("nan")) is None
+
+
+def test_each_class_f1_is_a_score_of_its_own():
+    gold = [S, S, S, N, N, N, N, N]
+    pred = [S, N, None, N, N, S, N, None]
+    got = metrics.classification_scores(gold, pred, [N, S])
+    # sarcastic: P 1/2, R 1/3 -> 0.4; not-sarcastic: P 3/4, R 3/5 -> 2/3 (the macro-F1 is their mean).
+    assert got["f1:sarcastic"] == pytest.approx(0.4)
+    assert got["f1:not-sarcastic"] == pytest.approx(2 / 3)
+
+
+def test_per_class_table_and_confusion_matrix_keep_unparseable_apart():
+    gold = [S, S, S, N, N, N, N, N]
+    pred = [S, N, None, N, N, S, N, None]
+    table = {r["label"]: r for r in metrics.per_class_scores(gold, pred, [N, S]).iter_rows(named=True)}
+    assert table[S] == {
+        "label": S,
+        "precision": 0.5,
+        "recall": pytest.approx(1 / 3),
+        "f1": pytest.approx(0.4),
+        "support": 3,
+        "predicted": 2,
+    }
+    assert table[N]["support"] == 5 and table[N]["predicted"] == 4 and table[N]["recall"] == pytest.approx(0.6)
+    cm = metrics.confusion_matrix(gold, pred, [N, S])
+    assert cm.columns == ["gold", N, S, metrics.UNPARSEABLE_COLUMN]
+    assert cm.rows(named=True) == [
+        {"gold": N, N: 3, S: 1, metrics.UNPARSEABLE_COLUMN: 1},
+        {"gold": S, N: 1, S: 1, metrics.UNPARSEABLE_COLUMN: 1},
+    ]
+    assert sum(sum(r[1:]) for r in cm.iter_rows()) == len(gold)  # every row counted once
+    # Nothing unparseable: the column is there, with zeros (the same table shape everywhere).
+    clean = metrics.confusion_matrix([S, N], [S, S], [N, S])
+    assert clean[metrics.UNPARSEABLE_COLUMN].to_list() == [0, 0]
+
+
+def test_per_class_for_label_sets():
+    labels = ["defamation", "fake", "hate", "non-hostile", "offensive"]
+    gold = [["fake", "hate"], ["non-hostile"], ["defamation"], ["fake"]]
+    pred = [["fake"], ["non-hostile"], None, ["fake", "offensive"]]
+    table = {r["label"]: r for r in metrics.per_class_scores(gold, pred, labels, multilabel=True).iter_rows(named=True)}
+    assert table["fake"]["f1"] == pytest.approx(1.0) and table["fake"]["support"] == 2
+    assert table["hate"]["recall"] == 0.0 and table["offensive"]["predicted"] == 1
+    assert table["defamation"]["support"] == 1 and table["defamation"]["predicted"] == 0
+
+
+def test_majority_scores_on_every_metric():
+    gold = [N, N, N, N, N, S, S, S]
+    got = metrics.majority_scores(gold, "classification", [N, S])
+    assert got["macro_f1"] == pytest.approx(metrics.majority_baseline(gold))
+    assert got["accuracy"] == pytest.approx(5 / 8) and got["f1:sarcastic"] == 0.0
+    sets = metrics.majority_scores(["fake, hate", "non-hostile", "non-hostile"], "multilabel", ["fake", "hate"])
+    assert sets["accuracy"] == pytest.approx(2 / 3)  # always "non-hostile"
+    assert metrics.majority_scores(["a summary"], "generation", []) == {}
+
+
+@pytest.mark.parametrize(
+    ("sota", "expected"),
+    [
+        ("F-score of the sarcastic class", "f1:sarcastic"),
+        ("F1 of the positive class", "f1:sarcastic"),  # the positive class of a binary label space
+        ("Sarcastic-class F1", "f1:sarcastic"),
+        ("F1 (sarcastic)", "f1:sarcastic"),
+        ("support-weighted F1", "weighted_f1"),
+        ("F1-PN", None),  # mean F1 of positive and negative sentiment: not computed, so not comparable
+        ("coarse hostility F1 (hostile vs non-hostile)", None),
+        ("F1 of the neutral class", None),  # no such class here
+    ],
+)
+def test_a_sota_metric_compares_only_with_the_same_metric(sota, expected):
+    available = ["accuracy", "macro_f1", "weighted_f1", "f1:not-sarcastic", "f1:sarcastic"]
+    assert metrics.comparable_metric(sota, available) == expected
+    assert metrics.primary_metric("classification", sota, available) == (expected or "macro_f1")
+
+
+def test_percent_is_the_one_unit_of_shares():
+    assert metrics.percent(0.125) == "12.5%" and metrics.percent(0) == "0.0%" and metrics.percent(None) == "–"

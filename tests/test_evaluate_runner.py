@@ -598,7 +598,11 @@ def test_report_base_vs_fine_tuned(ws, compat_server, monkeypatch, vl_convert):
             assert needle in text
         assert "Abu Farha 2021" in text
     header = next(line for line in md.splitlines() if line.startswith("| dataset | lang"))
-    assert "| base | fine-tuned | Δ fine-tuned − base | majority baseline | SOTA |" in header
+    # From the floor up: majority baseline, the models, their difference, SOTA (deliberately reordered so).
+    assert "| majority baseline | base | fine-tuned | Δ fine-tuned − base | SOTA |" in header
+    # Per class and a confusion matrix of the candidate, unparseable answers in a column of their own.
+    assert "## Per class (fine-tuned)" in md and f"### {SARCASM}" in md
+    assert "| gold \\ answer | not-sarcastic | sarcastic | (unparseable) |" in md
     sarcasm_row = next(line for line in md.splitlines() if line.startswith(f"| {SARCASM} "))
     assert "| 0.625 |" in sarcasm_row  # the catalog's 62.5 (percent) on the [0, 1] scale
     # Majority baseline: 3 of 6 each way, the tie goes to not-sarcastic -> macro-F1 (2/3 + 0) / 2.

@@ -61,6 +61,10 @@ def test_pipeline_runs_on_the_demo_corpus(ws, capsys, monkeypatch):
         base, tuned = d["values"]["base"], d["values"]["fine-tuned"]
         assert tuned > base, d
         assert tuned > d["majority_baseline"], d
+        # The classical baseline (TF-IDF + logistic regression) is a column of its own, above the floor.
+        assert d["classical_baseline"] > d["majority_baseline"], d
+    assert report["columns"] == ["classical baseline", "base", "fine-tuned"]
+    assert out["stages"]["evaluate"]["classical"] == report["evals"][0]
     summaries = next(d for d in report["datasets"] if d["metric"] == "rouge2")
     assert summaries["values"]["fine-tuned"] >= summaries["values"]["base"]
     assert (ws.root / "reports" / "demo" / "report.html").is_file()

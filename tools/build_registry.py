@@ -3,8 +3,9 @@
 Usage: python tools/build_registry.py [../shared/reference/llamalens_datasets.csv]
 
 Only facts from the CSV go in; an empty cell stays absent. Fields the CSV has no column
-for (ingest spec, local source, citation, native label names) that were added by hand to
-an existing file are kept when the file is rewritten.
+for (ingest spec, local source, citation, native label names, the SOTA reference with its
+citation, split, confidence and note) that were added by hand to an existing file are kept
+when the file is rewritten.
 """
 
 from __future__ import annotations
@@ -103,8 +104,10 @@ def main(csv_path: str) -> None:
             for key, value in old.items():
                 if key not in CSV_DERIVED:
                     entry[key] = value
-                elif key == "source":
-                    entry["source"] = {**value, **entry.get("source", {})}
+                elif key in ("source", "sota"):
+                    # The CSV's cells win where it has them; what was added by hand (a local mirror, a SOTA
+                    # citation, split, confidence and note) is kept.
+                    entry[key] = {**value, **entry.get(key, {})}
         path.parent.mkdir(parents=True, exist_ok=True)
         header = (
             f"# From shared/reference/llamalens_datasets.csv row {i}; edit by hand only the fields the CSV lacks.\n"

@@ -31,6 +31,7 @@ navigation = st.navigation(
             _page("quality", "Data quality", ":material/rule:"),
             _page("samples", "Samples", ":material/search:"),
             _page("labels", "Label review", ":material/label:"),
+            _page("label_issues", "Label issues", ":material/report:"),
         ],
         "Build": [
             _page("instructions", "Instructions", ":material/edit_note:"),

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -13,7 +14,16 @@ import polars as pl
 
 from lensforge.catalog.db import connect, query_frame, transaction
 from lensforge.catalog.events import record_event
-from lensforge.catalog.registry import LoadedEntry, Ref, check_entries, resolve_in
+from lensforge.catalog.registry import (
+    LoadedEntry,
+    Ref,
+    SotaRow,
+    check_entries,
+    is_sota_csv,
+    load_file,
+    load_sota_csv,
+    resolve_in,
+)
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
@@ -52,6 +62,10 @@ EXPORT_COLUMNS = [
     "sota_metric",
     "sota_value",
     "sota_citation",
+    "sota_split",
+    "sota_confidence",
+    "sota_note",
+    "sota_source",
     "status",
     "exclusion_reason",
     "superseded_by",
@@ -100,6 +114,10 @@ def _row_values(entry: DatasetEntry, superseded_id: str | None, origin: str) -> 
         "sota_metric": entry.sota.metric,
         "sota_value": entry.sota.value,
         "sota_citation": entry.sota.citation,
+        "sota_split": entry.sota.split,
+        "sota_confidence": entry.sota.confidence,
+        "sota_note": entry.sota.note,
+        "sota_source": origin if entry.sota.value is not None else None,
         "status": entry.status,
         "exclusion_reason": entry.exclusion_reason,
         "superseded_by": superseded_id,
@@ -127,6 +145,12 @@ def import_entries(
             r[0]: (r[1], r[2], r[3])
             for r in con.execute("SELECT dataset_id, spec_hash, status, exclusion_reason FROM datasets").fetchall()
         }
+        imported_sota = {
+            r[0]
+            for r in con.execute(
+                "SELECT dataset_id FROM datasets WHERE starts_with(sota_source, ?)", [_SOTA_CSV]
+            ).fetchall()
+        }
         for item in entries:
             entry = item.entry
             sup = (
@@ -143,7 +167,9 @@ def import_entries(
                     continue
                 if not reset_status:
                     values["status"], values["exclusion_reason"] = old_status, old_reason
-                cols = [c for c in values if c != "dataset_id"]
+                # A user's SOTA CSV outlives a registry edit that brings no SOTA value of its own.
+                keep_sota = did in imported_sota and entry.sota.value is None
+                cols = [c for c in values if c != "dataset_id" and not (keep_sota and c.startswith("sota_"))]
                 con.execute(
                     "UPDATE datasets SET "
                     + ", ".join(f"{c} = ?" for c in cols)
@@ -178,6 +204,54 @@ def import_entries(
                 },
             )
     return result
+
+
+_SOTA_CSV = "sota-csv:"
+
+
+def import_sota(ws: Workspace, rows: list[SotaRow], *, actor: str, source: str) -> dict[str, Any]:
+    """Set the SOTA reference of catalogued datasets from a user's SOTA CSV: all rows or none, one event.
+
+    Every named dataset must already be in the catalog (the error names the file, line and field). The
+    value replaces the dataset's earlier reference, and a later registry re-import keeps it unless the
+    registry entry brings a value of its own.
+    """
+    updated = []
+    with transaction(ws) as con:
+        resolved = []
+        for row in rows:
+            try:
+                resolved.append((resolve(con, row.dataset), row))
+            except LensforgeError as exc:
+                raise LensforgeError(f"{row.origin}: field dataset: {exc.message}", hint=exc.hint) from None
+        for did, row in resolved:
+            sota = row.sota
+            con.execute(
+                "UPDATE datasets SET sota_metric = ?, sota_value = ?, sota_citation = ?, sota_split = ?, "
+                "sota_confidence = ?, sota_note = ?, sota_source = ?, updated_at = current_timestamp "
+                "WHERE dataset_id = ?",
+                [
+                    sota.metric,
+                    sota.value,
+                    sota.citation,
+                    sota.split,
+                    sota.confidence,
+                    sota.note,
+                    f"{_SOTA_CSV}{row.origin}",
+                    did,
+                ],
+            )
+            updated.append({"dataset_id": did, "metric": sota.metric, "value": sota.value, "citation": sota.citation})
+        record_event(con, actor=actor, kind="catalog.sota", subject=source, payload={"datasets": updated})
+    return {"kind": "sota", "updated": [u["dataset_id"] for u in updated], "sota": updated}
+
+
+def import_file(ws: Workspace, path: Path, *, actor: str, reset_status: bool = False) -> dict[str, Any]:
+    """`catalog import`: registry entries (YAML, or CSV in the reference format) or a SOTA CSV, told by its header."""
+    if is_sota_csv(path):
+        return import_sota(ws, load_sota_csv(path), actor=actor, source=str(path))
+    res = import_entries(ws, load_file(path), actor=actor, source=str(path), reset_status=reset_status)
+    return {"kind": "entries", **res.as_dict()}
 
 
 def resolve(con: duckdb.DuckDBPyConnection, ref_text: str) -> str:
@@ -428,7 +502,7 @@ def entry_from_catalog(con: duckdb.DuckDBPyConnection, dataset_id: str) -> Datas
             "dev": row["published_dev"],
             "test": row["published_test"],
         },
-        "sota": {"metric": row["sota_metric"], "value": row["sota_value"], "citation": row["sota_citation"]},
+        "sota": {key: row[f"sota_{key}"] for key in ("metric", "value", "citation", "split", "confidence", "note")},
         "status": row["status"],
         "exclusion_reason": row["exclusion_reason"],
         "superseded_by": row["superseded_by"],

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from lensforge.catalog.spec import TASK_TYPES, DatasetEntry, make_dataset_id
+from lensforge.catalog.spec import TASK_TYPES, DatasetEntry, Sota, make_dataset_id
 from lensforge.errors import LensforgeError
 
 REGISTRY_PACKAGE = "lensforge.registry"
@@ -43,9 +43,12 @@ def parse_entry(data: Any, origin: str) -> DatasetEntry:
     if not isinstance(data, dict):
         raise LensforgeError(f"{origin}: expected a mapping of fields, got {type(data).__name__}")
     try:
-        return DatasetEntry.model_validate(data)
+        entry = DatasetEntry.model_validate(data)
     except ValidationError as exc:
         raise LensforgeError(_format_validation(origin, exc)) from None
+    if not entry.sota.cited:
+        raise LensforgeError(f"{origin}: invalid entry: sota: a SOTA value needs its metric and its citation")
+    return entry
 
 
 def _read_yaml(text: str, origin: str) -> Any:
@@ -162,6 +165,7 @@ def csv_row_to_entry_dict(row: dict[str, str], origin: str, collection: str) -> 
             "metric": _none_if_empty(row.get("sota_metric")),
             "value": sota_num,
             "citation": _none_if_empty(row.get("sota_citation")),
+            **{key: _none_if_empty(row.get(f"sota_{key}")) for key in SOTA_CSV_OPTIONAL},
         },
         "status": status,
         "exclusion_reason": reason,
@@ -191,14 +195,90 @@ def load_csv_text(text: str, origin: str, collection: str = "user") -> list[Load
     return out
 
 
-def load_file(path: Path) -> list[LoadedEntry]:
-    """A user's import file: YAML (.yaml/.yml) or CSV (.csv)."""
+def _read_text(path: Path) -> str:
+    """A user's file as text (a UTF-8 BOM is fine); a missing or non-UTF-8 file is an error naming it."""
     if not path.is_file():
         raise LensforgeError(f"no such file: {path}")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise LensforgeError(f"{path}: not UTF-8 text") from None
+
+
+# A SOTA CSV: one published score per row, for datasets already in the catalog.
+SOTA_CSV_REQUIRED = ("dataset", "metric", "value", "citation")
+SOTA_CSV_OPTIONAL = ("split", "confidence", "note")
+
+
+@dataclass(frozen=True)
+class SotaRow:
+    """One row of a SOTA CSV: the dataset it names (a reference, resolved against the catalog) and its score."""
+
+    dataset: str
+    sota: Sota
+    origin: str  # file:line
+
+
+def is_sota_csv(path: Path) -> bool:
+    """A CSV whose header names a `dataset` and a `value` column is a SOTA CSV, not registry entries."""
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return False
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    names = {h.strip() for h in header}
+    return {"dataset", "value"} <= names and "name" not in names
+
+
+def load_sota_csv(path: Path) -> list[SotaRow]:
+    """Validated SOTA rows; an error names the file, the line and the field.
+
+    Columns: dataset ([lang/]name[@version]), metric (as the source names it), value (a fraction, or percent
+    as the source gives it), citation; optional split, confidence (high, medium or low) and note.
+    """
+    reader = csv.DictReader(io.StringIO(_read_text(path)))
+    header = [h.strip() for h in reader.fieldnames or []]
+    absent = [col for col in SOTA_CSV_REQUIRED if col not in header]
+    if absent:
+        raise LensforgeError(
+            f"{path}: missing column(s) {', '.join(absent)}",
+            hint=f"a SOTA CSV has the columns {', '.join(SOTA_CSV_REQUIRED + SOTA_CSV_OPTIONAL)}",
+        )
+    rows: list[SotaRow] = []
+    seen: dict[str, str] = {}
+    for line, raw in enumerate(reader, start=2):
+        where = f"{path}:{line}"
+        if None in raw:
+            raise LensforgeError(f"{where}: row has more fields than the header")
+        row = {k.strip(): _none_if_empty(v) for k, v in raw.items() if k is not None}
+        for col in SOTA_CSV_REQUIRED:
+            if row.get(col) is None:
+                raise LensforgeError(f"{where}: field {col} is empty", hint="every SOTA row needs its citation")
+        try:
+            value = float(str(row["value"]).rstrip("%"))
+        except ValueError:
+            raise LensforgeError(f"{where}: field value must be a number, got {row['value']!r}") from None
+        fields = {"metric": row["metric"], "value": value, "citation": row["citation"]}
+        fields |= {key: row.get(key) for key in SOTA_CSV_OPTIONAL}
+        try:
+            sota = Sota.model_validate(fields)
+        except ValidationError as exc:
+            raise LensforgeError(_format_validation(where, exc).replace("invalid entry", "invalid SOTA row")) from None
+        dataset = str(row["dataset"])
+        if dataset in seen:
+            raise LensforgeError(f"{where}: field dataset {dataset!r} is listed twice (also at {seen[dataset]})")
+        seen[dataset] = where
+        rows.append(SotaRow(dataset, sota, where))
+    if not rows:
+        raise LensforgeError(f"{path}: no rows")
+    return rows
+
+
+def load_file(path: Path) -> list[LoadedEntry]:
+    """A user's import file: YAML (.yaml/.yml) or CSV (.csv)."""
+    text = _read_text(path)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         return load_yaml_text(text, str(path))

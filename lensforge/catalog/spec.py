@@ -104,10 +104,31 @@ class IngestSpec(_Strict):
         return self
 
 
+SotaConfidence = Literal["high", "medium", "low"]
+
+
 class Sota(_Strict):
+    """A published reference score, kept as the source states it.
+
+    `metric` is the source's own name for it ("F-score of the sarcastic class", "macro-F1"); the
+    evaluate stage maps it to a metric it computes or shows the value as not comparable. `split`
+    and `note` say where the value was measured and what limits the comparison (another split, a
+    lower bound), `confidence` how sure the reading of the source is. A value without its metric
+    and citation cannot be checked, so input carrying one is refused (`cited`, checked where entries
+    and SOTA rows are read; a catalog written before this rule still loads).
+    """
+
     metric: str | None = None
-    value: float | None = None
+    value: float | None = Field(default=None, ge=0, le=100)  # a fraction, or percent as the source gives it
     citation: str | None = None
+    split: str | None = None
+    confidence: SotaConfidence | None = None
+    note: str | None = None
+
+    @property
+    def cited(self) -> bool:
+        """No value, or a value with the metric and citation that let a reader check it."""
+        return self.value is None or bool(self.metric and self.citation)
 
 
 class PublishedSizes(_Strict):

@@ -8,7 +8,7 @@ from lensforge.cli.common import app, err_console
 from lensforge.errors import LensforgeError
 
 # One module per stage, imported in the order the stages run so `lensforge --help` lists them that way.
-STAGE_MODULES = ("catalog", "ingest", "curate", "instruct", "release", "finetune", "evaluate", "serve")
+STAGE_MODULES = ("catalog", "ingest", "curate", "quality", "instruct", "release", "finetune", "evaluate", "serve")
 for _name in STAGE_MODULES:
     importlib.import_module(f"lensforge.cli.{_name}")
 

@@ -173,22 +173,27 @@ def catalog_exclude(
 @catalog_app.command("import")
 def catalog_import(
     file: Annotated[
-        Path, typer.Argument(help="A YAML registry file (one entry or a list) or a CSV in the reference format.")
+        Path,
+        typer.Argument(
+            help="A YAML registry file (one entry or a list), a CSV in the reference format, or a SOTA CSV "
+            "(columns dataset, metric, value, citation; optional split, confidence, note)."
+        ),
     ],
     reset_status: Annotated[bool, typer.Option(help="Overwrite curators' select/exclude decisions.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add or update candidates from a validated YAML or CSV file."""
-    from lensforge.catalog.datasets import import_entries
-    from lensforge.catalog.registry import load_file
+    """Add or update candidates from a validated YAML or CSV file, or set published SOTA scores from a SOTA CSV."""
+    from lensforge.catalog.datasets import import_file
 
-    ws = _ws()
-    entries = load_file(file)
-    res = import_entries(ws, entries, actor=_actor(), source=str(file), reset_status=reset_status)
+    res = import_file(_ws(), file, actor=_actor(), reset_status=reset_status)
     if as_json:
-        _print_json(res.as_dict())
+        _print_json({k: v for k, v in res.items() if k != "kind"})
+    elif res["kind"] == "sota":
+        console.print(f"{file}: SOTA set for {len(res['updated'])} dataset(s): {', '.join(res['updated'])}")
     else:
-        console.print(f"{file}: {len(res.added)} added, {len(res.updated)} updated, {len(res.unchanged)} unchanged")
+        console.print(
+            f"{file}: {len(res['added'])} added, {len(res['updated'])} updated, {len(res['unchanged'])} unchanged"
+        )
 
 
 @catalog_app.command("export")

@@ -109,18 +109,24 @@ def evaluate(
         _print_json(res)
         return
     console.print(f"evaluation {res['eval_id']} {res['status']} in {res.get('wall_seconds', 0):.1f} s")
-    rows = [
+    _print_frame(pl.DataFrame(_score_rows(res)), title="scores")
+
+
+def _score_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """One line per dataset: the primary score, rows, the unparseable share (percent of rows) and SOTA."""
+    from lensforge.evaluate.metrics import percent
+
+    return [
         {
             "dataset": d["dataset_id"],
             "metric": d["primary_metric"],
             "score": round(d["primary_value"], 4) if d["primary_value"] is not None else None,
             "n": d["n"],
-            "unparseable": d["unparseable"],
+            "unparseable": percent(d["unparseable_rate"]),
             "sota": d.get("sota_value"),
         }
         for d in res["datasets"]
     ]
-    _print_frame(pl.DataFrame(rows), title="scores")
 
 
 class _EvalView:
@@ -171,9 +177,16 @@ def evals_compare(
 ) -> None:
     """Two evaluations side by side per dataset."""
     from lensforge.evaluate.api import compare
+    from lensforge.evaluate.metrics import percent
 
     df = compare(_ws(), a, b)
-    _print_json(df.to_dicts()) if as_json else _print_frame(df, title=f"{a} vs {b}")
+    if as_json:
+        _print_json(df.to_dicts())
+        return
+    shares = [c for c in df.columns if c.startswith("unparseable_rate")]
+    _print_frame(
+        df.with_columns(pl.col(c).map_elements(percent, return_dtype=pl.String) for c in shares), title=f"{a} vs {b}"
+    )
 
 
 @app.command()
@@ -185,8 +198,30 @@ def report(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and report.html.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Markdown and HTML report: scores vs base vs SOTA, per language, unparseable rates, loss curve."""
+    """Markdown and HTML report: majority and classical baselines, models and SOTA per dataset, per language,
+    per class, unparseable shares, loss curve."""
     from lensforge.evaluate.api import write_report
 
     res = write_report(_ws(), evals=evals, run_id=run, out_dir=out_dir)
     _print_json(res) if as_json else console.print(f"report written: {res.get('markdown')} and {res.get('html')}")
+
+
+@app.command()
+def baseline(
+    snapshot: Annotated[str, typer.Argument(help="Snapshot id: train on its train split, score its test split.")],
+    datasets: Annotated[list[str] | None, typer.Option("--datasets", help="Only these datasets (repeatable).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the classifier.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Classical baseline: TF-IDF (word and character n-grams) + logistic regression per labelled dataset,
+    scored and recorded like an evaluation."""
+    from lensforge.evaluate.api import run_baseline
+
+    res = run_baseline(_ws(), snapshot, datasets=datasets, seed=seed, actor=_actor())
+    if as_json:
+        _print_json(res)
+        return
+    console.print(f"classical baseline {res['eval_id']} {res['status']} in {res.get('wall_seconds', 0):.1f} s")
+    _print_frame(pl.DataFrame(_score_rows(res)), title="scores")
+    for did, why in res["skipped"].items():
+        console.print(f"skipped {did}: {why}")

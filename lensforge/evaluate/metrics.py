@@ -6,7 +6,13 @@ value reported in percent is divided by 100 where it is compared (`as_fraction`)
 An unparseable answer is never swapped for a label. In single-label scoring it becomes a sentinel
 class that is not in the label list handed to scikit-learn: it is a wrong answer for the gold label's
 recall but adds no column of its own, so macro and weighted F1 average over real labels only. In
-multi-label scoring it is the empty label set.
+multi-label scoring it is the empty label set. Wherever a person reads it, the unparseable share is
+one unit: a percentage of the dataset's test rows (`percent`).
+
+Single-label scores also carry each class's F1 as `f1:<label>`, because published results are often
+the F1 of one class (the sarcastic one, the check-worthy one); a SOTA metric named that way ("F-score
+of the sarcastic class") maps onto it. A source metric we do not compute maps to nothing and the
+SOTA value is shown as not comparable, never beside a different metric.
 """
 
 from __future__ import annotations
@@ -16,13 +22,26 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import polars as pl
 from rouge_score import rouge_scorer
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    precision_recall_fscore_support,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from lensforge.evaluate.extract import split_labels
+
 UNPARSEABLE = "\x00unparseable"
+UNPARSEABLE_COLUMN = "(unparseable)"  # its column in a confusion matrix
+CLASS_F1 = "f1:"  # prefix of a per-class F1 score: f1:<label>
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 CLASSIFICATION_TYPES = ("classification", "pair_classification")
 
@@ -30,7 +49,15 @@ CLASSIFICATION_TYPES = ("classification", "pair_classification")
 _METRIC_NAMES = {
     "accuracy": ("accuracy", "acc"),
     "macro_f1": ("macrof1", "maf1", "f1macro", "macroavgf1", "macroaveragedf1", "macroaveragef1", "mf1"),
-    "weighted_f1": ("weightedf1", "wf1", "f1weighted", "weightedavgf1", "weightedaveragef1"),
+    "weighted_f1": (
+        "weightedf1",
+        "wf1",
+        "f1weighted",
+        "weightedavgf1",
+        "weightedaveragef1",
+        "supportweightedf1",
+        "weightedaveragedf1",
+    ),
     "micro_f1": ("microf1", "mif1", "f1micro", "microavgf1", "microaveragef1"),
     "rouge1": ("rouge1", "r1"),
     "rouge2": ("rouge2", "r2"),
@@ -60,7 +87,70 @@ def classification_scores(
         out[f"{avg}_f1"] = float(f1_score(gold, pred, labels=used, average=avg, zero_division=0))
     out["macro_precision"] = float(precision_score(gold, pred, labels=used, average="macro", zero_division=0))
     out["macro_recall"] = float(recall_score(gold, pred, labels=used, average="macro", zero_division=0))
+    per_class = f1_score(gold, pred, labels=used, average=None, zero_division=0)
+    out |= {f"{CLASS_F1}{lab}": float(v) for lab, v in zip(used, per_class, strict=True)}
     return out
+
+
+def per_class_scores(
+    gold: Sequence[str] | Sequence[Sequence[str]],
+    predicted: Sequence[str | None] | Sequence[Sequence[str] | None],
+    labels: Sequence[str],
+    *,
+    multilabel: bool = False,
+) -> pl.DataFrame:
+    """Precision, recall, F1, gold support and predicted count per label (unparseable answers count as wrong).
+
+    The label list is the label space plus any gold label outside it; multi-label rows are label sets.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError("gold and predictions differ in length")
+    schema = {
+        "label": pl.String,
+        "precision": pl.Float64,
+        "recall": pl.Float64,
+        "f1": pl.Float64,
+        "support": pl.Int64,
+        "predicted": pl.Int64,
+    }
+    if not gold:
+        return pl.DataFrame(schema=schema)
+    if multilabel:
+        space = list(dict.fromkeys([*labels, *(lab for g in gold for lab in g)]))
+        mlb = MultiLabelBinarizer(classes=space)
+        y_true = mlb.fit_transform([list(g) for g in gold])
+        y_pred = mlb.transform([[lab for lab in (p or []) if lab in space] for p in predicted])
+        p, r, f, support = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+        counts = y_pred.sum(axis=0)
+    else:
+        space = list(dict.fromkeys([*labels, *gold]))
+        pred = [UNPARSEABLE if x is None else x for x in predicted]
+        p, r, f, support = precision_recall_fscore_support(gold, pred, labels=space, average=None, zero_division=0)
+        made = Counter(pred)
+        counts = [made.get(lab, 0) for lab in space]
+    rows = zip(space, p, r, f, support, counts, strict=True)
+    return pl.DataFrame(
+        [(lab, float(a), float(b), float(c), int(d), int(e)) for lab, a, b, c, d, e in rows],
+        schema=schema,
+        orient="row",
+    )
+
+
+def confusion_matrix(gold: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> pl.DataFrame:
+    """Rows: gold label; columns: the answer given, and last the unparseable answers (a column even when 0)."""
+    space = list(dict.fromkeys([*labels, *gold]))
+    frame = pl.DataFrame(
+        {"gold": list(gold), "answer": [UNPARSEABLE_COLUMN if p is None else p for p in predicted]},
+        schema={"gold": pl.String, "answer": pl.String},
+    )
+    counts = frame.group_by("gold", "answer").len()
+    others = [a for a in counts["answer"].unique().sort().to_list() if a not in space and a != UNPARSEABLE_COLUMN]
+    columns = [*space, *others, UNPARSEABLE_COLUMN]
+    out: dict[str, list[Any]] = {"gold": space}
+    lookup = {(g, a): n for g, a, n in counts.iter_rows()}
+    for col in columns:
+        out[col] = [lookup.get((g, col), 0) for g in space]
+    return pl.DataFrame(out, schema={"gold": pl.String, **dict.fromkeys(columns, pl.Int64)})
 
 
 def multilabel_scores(
@@ -161,24 +251,74 @@ def auc_score(gold: Sequence[str], logprobs: Sequence[Sequence[float]], candidat
     return float(np.mean(per_class)) if per_class else None
 
 
+def _most_frequent(gold: Sequence[str]) -> str:
+    counts = Counter(gold)
+    return min(counts, key=lambda lab: (-counts[lab], lab))
+
+
 def majority_baseline(gold: Sequence[str]) -> float | None:
     """Macro-F1 of always answering the most frequent gold label (ties: alphabetical), the floor to beat."""
     if not gold:
         return None
-    counts = Counter(gold)
-    top = min(counts, key=lambda lab: (-counts[lab], lab))
-    return float(f1_score(list(gold), [top] * len(gold), labels=sorted(counts), average="macro", zero_division=0))
+    top = _most_frequent(gold)
+    return float(f1_score(list(gold), [top] * len(gold), labels=sorted(set(gold)), average="macro", zero_division=0))
 
 
-def metric_name(text: str | None) -> str | None:
-    """Our name for a metric as a paper or registry writes it ("Macro-F1", "W-F1", "ROUGE-2"), or None."""
+def majority_scores(gold: Sequence[str], task_type: str, labels: Sequence[str]) -> dict[str, float]:
+    """Every score of always giving the most frequent gold answer (a label, or a label set for multi-label).
+
+    The floor a model has to beat, on whichever metric the dataset is judged on. Empty for summaries.
+    """
+    if not gold or task_type not in (*CLASSIFICATION_TYPES, "multilabel"):
+        return {}
+    if task_type == "multilabel":
+        sets = [tuple(sorted(split_labels(g))) for g in gold]
+        counts = Counter(sets)
+        top = list(min(counts, key=lambda s: (-counts[s], s)))
+        return multilabel_scores([list(s) for s in sets], [top] * len(sets), labels)
+    return classification_scores(list(gold), [_most_frequent(gold)] * len(gold), labels)
+
+
+_CLASS_METRIC = re.compile(
+    r"^(?:f1|f-?score|f-?measure|f1-?score)\s+(?:of|for)\s+(?:the\s+)?(?P<label>.+?)\s+class$"
+    r"|^(?P<label2>.+?)[\s-]+class\s+(?:f1|f-?score|f-?measure)$"
+    r"|^(?:f1|f-?score|f-?measure)\s*\((?P<label3>.+?)(?:\s+class)?\)$",
+    re.IGNORECASE,
+)
+
+
+def _class_label(text: str, available: Sequence[str] | None) -> str | None:
+    """`f1:<label>` for a metric naming one class's F1; "positive" is the positive class of a binary space."""
+    m = _CLASS_METRIC.match(text.strip())
+    if not m:
+        return None
+    label = (m["label"] or m["label2"] or m["label3"]).strip().strip("'\"`")
+    classes = [a[len(CLASS_F1) :] for a in available or () if a.startswith(CLASS_F1)]
+    if label.lower() == "positive" and len(classes) == 2 and "positive" not in classes:
+        label = positive_label(classes)
+    folded = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in classes}
+    return CLASS_F1 + folded.get(re.sub(r"[^a-z0-9]", "", label.lower()), label)
+
+
+def metric_name(text: str | None, available: Sequence[str] | None = None) -> str | None:
+    """Our name for a metric as a paper or registry writes it ("Macro-F1", "W-F1", "ROUGE-2"), or None.
+
+    One class's F1 ("F-score of the sarcastic class", "F1 of the positive class") is `f1:<label>`; given the
+    metrics an evaluation computed, the class is matched to its label's spelling there.
+    """
     if not text:
         return None
     key = re.sub(r"[^a-z0-9]", "", text.lower())
     for name, spellings in _METRIC_NAMES.items():
         if key in spellings:
             return name
-    return None
+    return _class_label(text, available)
+
+
+def comparable_metric(sota_metric: str | None, available: Sequence[str]) -> str | None:
+    """The metric of ours a SOTA value can stand beside, or None: then it is shown as not comparable."""
+    name = metric_name(sota_metric, available)
+    return name if name is not None and name in available else None
 
 
 def default_metric(task_type: str) -> str:
@@ -192,10 +332,7 @@ def default_metric(task_type: str) -> str:
 
 def primary_metric(task_type: str, sota_metric: str | None, available: Sequence[str]) -> str:
     """The catalog's SOTA metric when we compute it for this dataset, else the task type's default."""
-    name = metric_name(sota_metric)
-    if name is not None and name in available:
-        return name
-    return default_metric(task_type)
+    return comparable_metric(sota_metric, available) or default_metric(task_type)
 
 
 def as_fraction(value: float | None) -> float | None:
@@ -203,3 +340,10 @@ def as_fraction(value: float | None) -> float | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return value / 100.0 if value > 1.0 else value
+
+
+def percent(value: float | None) -> str:
+    """A share (unparseable answers, say) as people read it everywhere: percent of rows, one decimal."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{100 * value:.1f}%"

@@ -6,8 +6,13 @@ Vega-Lite spec (plus SVG and PNG when the optional vl-convert package is install
 embeds the SVG so it works offline, else it renders the specs with vega-embed from a CDN).
 
 Values are fractions in [0, 1], as stored; SOTA values the catalog gives in percent are divided by
-100 so the difference is meaningful. The majority-class baseline is the macro-F1 of always answering
-the most frequent gold label of the test rows, the floor a classifier has to beat.
+100 so the difference is meaningful. Each dataset's score comes with its context, from the floor up:
+the majority baseline (always answering the most frequent gold label of the test rows, on the
+dataset's primary metric), the classical baseline (TF-IDF + logistic regression, `evaluate.baseline`;
+the newest one on the same snapshot joins the report by itself), the models, and the published SOTA
+with its citation, split and confidence, or "not comparable" when its metric is not one we compute.
+Per class, precision/recall/F1 and a confusion matrix (unparseable answers in a column of their own)
+show where a model goes wrong. Unparseable answers are one unit everywhere: percent of the test rows.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import polars as pl
 from lensforge.catalog.db import connect, query_frame
 from lensforge.errors import LensforgeError
 from lensforge.evaluate import metrics
-from lensforge.evaluate.runner import get_eval
+from lensforge.evaluate.baseline import is_classical
+from lensforge.evaluate.extract import split_labels
+from lensforge.evaluate.runner import get_eval, list_evals
 from lensforge.workspace import Workspace, write_text_atomic
 
 VEGA_CDN = (
@@ -52,7 +59,15 @@ def _vl_convert() -> Any | None:
     return vl_convert
 
 
+CLASSICAL = "classical baseline"
+MAJORITY = "majority baseline"
+NOT_COMPARABLE = "not comparable"
+SOTA_FIELDS = ("metric", "value", "citation", "split", "confidence", "note")
+
+
 def _role(row: dict[str, Any]) -> str:
+    if is_classical(row):
+        return CLASSICAL
     return "fine-tuned" if row.get("adapter") or row.get("run_id") else "base"
 
 
@@ -98,8 +113,15 @@ def _dataset_meta(ev: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return meta
 
 
+def _rate(meta: dict[str, Any] | None) -> float | None:
+    """The unparseable share of a dataset's test rows (the one unit it is shown in)."""
+    if not meta or not meta["n"]:
+        return None
+    return meta["unparseable"] / meta["n"]
+
+
 def compare(ws: Workspace, eval_a: str, eval_b: str) -> pl.DataFrame:
-    """Per dataset: the primary metric of evaluation a and b, b - a, and the SOTA reference beside them."""
+    """Per dataset: the primary metric of evaluation a and b, b - a, the SOTA beside them, unparseable shares."""
     a, b = _finished(ws, eval_a), _finished(ws, eval_b)
     pa, pb = _primary_map(a), _primary_map(b)
     ma, mb = _dataset_meta(a), _dataset_meta(b)
@@ -119,8 +141,8 @@ def compare(ws: Workspace, eval_a: str, eval_b: str) -> pl.DataFrame:
                 "delta": None if va is None or vb is None else vb - va,
                 "sota_metric": meta["sota_metric"],
                 "sota_value": metrics.as_fraction(meta["sota_value"]),
-                "unparseable_a": (ma.get(did) or {}).get("unparseable"),
-                "unparseable_b": (mb.get(did) or {}).get("unparseable"),
+                "unparseable_rate_a": _rate(ma.get(did)),
+                "unparseable_rate_b": _rate(mb.get(did)),
                 "n": meta["n"],
             }
         )
@@ -134,38 +156,191 @@ def compare(ws: Workspace, eval_a: str, eval_b: str) -> pl.DataFrame:
         "delta": pl.Float64,
         "sota_metric": pl.String,
         "sota_value": pl.Float64,
-        "unparseable_a": pl.Int64,
-        "unparseable_b": pl.Int64,
+        "unparseable_rate_a": pl.Float64,
+        "unparseable_rate_b": pl.Float64,
         "n": pl.Int64,
     }
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
-def _baselines(ws: Workspace, evs: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Majority-class macro-F1 per classification dataset, from the gold labels in the predictions."""
-    out: dict[str, float | None] = {}
+def _majority(ws: Workspace, evs: list[dict[str, Any]], labels: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Every score of the majority answer per labelled dataset, from the gold answers in the predictions."""
+    out: dict[str, dict[str, float]] = {}
     for ev in evs:
         path = ws.root / ev["path"] / "predictions.parquet"
         if not path.is_file():
             continue
         gold = pl.read_parquet(path, columns=["dataset", "task_type", "gold"])
         for (did, task_type), part in gold.group_by(["dataset", "task_type"], maintain_order=True):
-            if did in out:
-                continue
-            out[str(did)] = (
-                metrics.majority_baseline(part["gold"].to_list()) if task_type in metrics.CLASSIFICATION_TYPES else None
-            )
+            if did not in out:
+                out[str(did)] = metrics.majority_scores(part["gold"].to_list(), str(task_type), labels.get(did, []))
     return out
+
+
+def _catalog_sota(ws: Workspace, dataset_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The catalog's current SOTA reference per dataset (one added after an evaluation still shows)."""
+    if not dataset_ids:
+        return {}
+    cols = ", ".join(f"sota_{f}" for f in SOTA_FIELDS)
+    with connect(ws, read_only=True) as con:
+        rows = query_frame(
+            con,
+            f"SELECT dataset_id, {cols} FROM datasets WHERE list_contains(?, dataset_id) AND sota_value IS NOT NULL",
+            [dataset_ids],
+        )
+    return {r["dataset_id"]: {f: r[f"sota_{f}"] for f in SOTA_FIELDS} for r in rows.iter_rows(named=True)}
+
+
+def _sota_caveat(sota: dict[str, Any]) -> str:
+    """Split, confidence and note of a SOTA value in one line, for the references list."""
+    parts = [f"split: {sota['split']}" if sota.get("split") else "", "", str(sota.get("note") or "")]
+    if sota.get("confidence"):
+        parts[1] = f"confidence: {sota['confidence']}"
+    return "; ".join(p for p in parts if p)
+
+
+def newest_classical(ws: Workspace, snapshot_id: str) -> str | None:
+    """The newest finished classical baseline on a snapshot (what a report puts beside the models)."""
+    found = list_evals(ws).filter(
+        (pl.col("backend") == "classical") & (pl.col("snapshot_id") == snapshot_id) & (pl.col("status") == "finished")
+    )
+    return found["eval_id"][0] if found.height else None
+
+
+def _available(ev: dict[str, Any], dataset_id: str) -> set[str]:
+    return {s["metric"] for s in ev["scores"] if s["dataset_id"] == dataset_id and s["value"] is not None}
+
+
+def score_table(ws: Workspace, evals: list[str], *, classical: str | None = "auto") -> dict[str, Any]:
+    """The per-dataset table of a report: majority, classical baseline, the models, and SOTA side by side.
+
+    `evals` are the models' finished evaluations (first = reference, last = candidate); a classical
+    baseline among them becomes the classical column. `classical` names one, or "auto" takes the newest
+    on the last model's snapshot, or None leaves it out. Each dataset is scored on one metric for every
+    column: the SOTA's, when the catalog's current SOTA maps onto a metric every evaluation computed,
+    else the one the evaluations chose. A SOTA on another metric is kept but marked not comparable.
+    """
+    if not evals:
+        raise LensforgeError("a report needs at least one evaluation")
+    evs = [_finished(ws, e) for e in dict.fromkeys(evals)]
+    classic = [ev for ev in evs if is_classical(ev)]
+    models = [ev for ev in evs if not is_classical(ev)] or classic[-1:]
+    if classical == "auto":
+        found = None if classic else newest_classical(ws, models[-1]["snapshot_id"])
+        classic_ev = classic[-1] if classic else (_finished(ws, found) if found else None)
+    else:
+        classic_ev = _finished(ws, classical) if classical else (classic[-1] if classic else None)
+    if classic_ev is not None and classic_ev in models and len(models) == 1:
+        classic_ev = None  # a report of the classical baseline alone shows it as its only column
+    roles = [_role(ev) for ev in models]
+    names = [f"{r} ({ev['eval_id']})" if roles.count(r) > 1 else r for r, ev in zip(roles, models, strict=True)]
+    columns = ([CLASSICAL] if classic_ev else []) + names
+    col_evs = ([classic_ev] if classic_ev else []) + models
+    primaries = [_primary_map(ev) for ev in col_evs]
+    metas = [_dataset_meta(ev) for ev in col_evs]
+    labels = {
+        i["dataset_id"]: i.get("labels") or [] for ev in col_evs for i in (ev.get("summary") or {}).get("datasets", [])
+    }
+    majority = _majority(ws, col_evs, labels)
+    dataset_ids = list(dict.fromkeys(did for m in metas[len(columns) - len(names) :] for did in m))
+    dataset_ids += [did for m in metas for did in m if did not in dataset_ids]
+    current = _catalog_sota(ws, dataset_ids)
+
+    table: list[dict[str, Any]] = []
+    for did in dataset_ids:
+        meta = next(m[did] for m in reversed(metas) if did in m)
+        stored = {f: meta.get(f"sota_{f}") for f in ("metric", "value", "citation")}
+        sota_ref = current.get(did) or stored
+        scored_by = [ev for ev, m in zip(col_evs, metas, strict=True) if did in m]
+        common = set.intersection(*(_available(ev, did) for ev in scored_by))
+        chosen = next((p[did] for p in reversed(primaries) if did in p), "macro_f1")
+        ours = metrics.comparable_metric(sota_ref.get("metric"), sorted(common))
+        metric = ours or chosen
+        values = {col: _value(ev, did, metric) for col, ev in zip(columns, col_evs, strict=True)}
+        unparseable = {col: _rate(m.get(did)) for col, m in zip(columns, metas, strict=True)}
+        first, last = values[names[0]], values[names[-1]]
+        sota = metrics.as_fraction(sota_ref.get("value"))
+        comparable = sota is not None and ours == metric
+        table.append(
+            {
+                "dataset_id": did,
+                "language": meta["language"],
+                "task": meta["task"],
+                "task_type": meta.get("task_type"),
+                "metric": metric,
+                "n": meta["n"],
+                "values": values,
+                "unparseable_rate": unparseable,
+                "majority_baseline": (majority.get(did) or {}).get(metric),
+                "classical_baseline": values.get(CLASSICAL),
+                "delta": None if len(names) < 2 or first is None or last is None else last - first,
+                "sota_metric": sota_ref.get("metric"),
+                "sota": sota,
+                "sota_comparable": comparable,
+                "vs_sota": last - sota if comparable and last is not None and sota is not None else None,
+                "sota_citation": sota_ref.get("citation"),
+                "sota_split": sota_ref.get("split"),
+                "sota_confidence": sota_ref.get("confidence"),
+                "sota_note": sota_ref.get("note"),
+            }
+        )
+
+    by_language: list[dict[str, Any]] = []
+    for lang in sorted({r["language"] for r in table}):
+        rows = [r for r in table if r["language"] == lang]
+        entry: dict[str, Any] = {"language": lang, "datasets": len(rows), "mean": {}, "unparseable_rate": {}}
+        for col, m in zip(columns, metas, strict=True):
+            vals = [r["values"][col] for r in rows if r["values"][col] is not None]
+            entry["mean"][col] = sum(vals) / len(vals) if vals else None
+            n = sum(m[r["dataset_id"]]["n"] for r in rows if r["dataset_id"] in m)
+            bad = sum(m[r["dataset_id"]]["unparseable"] for r in rows if r["dataset_id"] in m)
+            entry["unparseable_rate"][col] = bad / n if n else None
+        by_language.append(entry)
+    return {
+        "evals": [ev["eval_id"] for ev in col_evs],
+        "models": models,
+        "classical": classic_ev,
+        "columns": columns,
+        "model_columns": names,
+        "datasets": table,
+        "by_language": by_language,
+    }
+
+
+def class_breakdown(ws: Workspace, eval_id: str, dataset_id: str) -> dict[str, Any]:
+    """Per-class precision/recall/F1 and (single-label) the confusion matrix of one dataset in one evaluation.
+
+    Read from the saved predictions; unparseable answers count as wrong and fill a confusion-matrix
+    column of their own. Summaries have neither (an empty table and no matrix).
+    """
+    ev = get_eval(ws, eval_id)
+    path = ws.root / ev["path"] / "predictions.parquet"
+    if not path.is_file():
+        raise LensforgeError(f"evaluation {eval_id} has no saved predictions at {path}")
+    rows = pl.read_parquet(path, columns=["dataset", "task_type", "gold", "prediction"]).filter(
+        pl.col("dataset") == dataset_id
+    )
+    item = next((i for i in (ev.get("summary") or {}).get("datasets", []) if i["dataset_id"] == dataset_id), {})
+    task_type = item.get("task_type") or (rows["task_type"][0] if rows.height else "classification")
+    labels = item.get("labels") or []
+    if rows.height == 0 or task_type not in (*metrics.CLASSIFICATION_TYPES, "multilabel"):
+        return {"task_type": task_type, "per_class": metrics.per_class_scores([], [], []), "confusion": None}
+    gold, pred = rows["gold"].to_list(), rows["prediction"].to_list()
+    if task_type == "multilabel":
+        sets = [None if p is None else split_labels(p) for p in pred]
+        per_class = metrics.per_class_scores([split_labels(g) for g in gold], sets, labels, multilabel=True)
+        return {"task_type": task_type, "per_class": per_class, "confusion": None}
+    return {
+        "task_type": task_type,
+        "per_class": metrics.per_class_scores(gold, pred, labels),
+        "confusion": metrics.confusion_matrix(gold, pred, labels),
+    }
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "–"
     return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 def _loss(ws: Workspace, run_id: str | None) -> tuple[dict[str, Any] | None, pl.DataFrame]:
@@ -184,13 +359,20 @@ def _loss(ws: Workspace, run_id: str | None) -> tuple[dict[str, Any] | None, pl.
 
 
 def _charts(table: list[dict[str, Any]], columns: list[str], curve: pl.DataFrame) -> dict[str, alt.TopLevelMixin]:
+    def value(r: dict[str, Any], col: str) -> float | None:
+        return r["majority_baseline"] if col == MAJORITY else r["values"][col]
+
     bars = [
-        {"dataset": r["dataset_id"], "series": col, "value": r["values"][col]}
+        {"dataset": r["dataset_id"], "series": col, "value": value(r, col)}
         for r in table
         for col in columns
-        if r["values"][col] is not None
+        if value(r, col) is not None
     ]
-    sota = [{"dataset": r["dataset_id"], "series": "SOTA", "value": r["sota"]} for r in table if r["sota"] is not None]
+    sota = [
+        {"dataset": r["dataset_id"], "series": "SOTA", "value": r["sota"]}
+        for r in table
+        if r["sota"] is not None and r["sota_comparable"]
+    ]
     order = [r["dataset_id"] for r in table]
     charts: dict[str, alt.TopLevelMixin] = {}
     if bars:
@@ -199,9 +381,9 @@ def _charts(table: list[dict[str, Any]], columns: list[str], curve: pl.DataFrame
             .mark_bar()
             .encode(
                 x=alt.X("dataset:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30)),
-                xOffset=alt.XOffset("series:N"),
+                xOffset=alt.XOffset("series:N", sort=columns),
                 y=alt.Y("value:Q", title="primary metric", scale=alt.Scale(domain=[0, 1])),
-                color=alt.Color("series:N", title=None),
+                color=alt.Color("series:N", title=None, sort=columns),
                 tooltip=["dataset:N", "series:N", alt.Tooltip("value:Q", format=".3f")],
             )
         )
@@ -217,7 +399,7 @@ def _charts(table: list[dict[str, Any]], columns: list[str], curve: pl.DataFrame
                 )
             )
         charts["scores"] = alt.layer(*layers).properties(
-            title="Primary metric per dataset (ticks: SOTA)", width=max(300, 70 * len(table)), height=260
+            title="Primary metric per dataset (ticks: comparable SOTA)", width=max(300, 70 * len(table)), height=260
         )
     if curve.height:
         charts["loss"] = (
@@ -251,6 +433,52 @@ def _html_table(header: list[str], rows: list[list[str]], classes: list[list[str
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _sota_cell(r: dict[str, Any]) -> str:
+    if r["sota"] is None:
+        return "–"
+    return _fmt(r["sota"]) if r["sota_comparable"] else f"{_fmt(r['sota'])} ({NOT_COMPARABLE})"
+
+
+def _vs_sota_cell(r: dict[str, Any]) -> str:
+    if r["sota"] is not None and not r["sota_comparable"]:
+        return NOT_COMPARABLE
+    return _fmt(r["vs_sota"], True)
+
+
+def _class_sections(
+    ws: Workspace, table: list[dict[str, Any]], ev: dict[str, Any], column: str
+) -> tuple[list[str], list[str]]:
+    """Markdown and HTML of per-class scores and confusion matrices of one column's evaluation."""
+    md: list[str] = []
+    body: list[str] = []
+    for r in table:
+        if r["values"].get(column) is None:
+            continue
+        parts = class_breakdown(ws, ev["eval_id"], r["dataset_id"])
+        if parts["per_class"].is_empty():
+            continue
+        header = ["label", "support", "predicted", "precision", "recall", "F1"]
+        rows = [
+            [c["label"], str(c["support"]), str(c["predicted"]), _fmt(c["precision"]), _fmt(c["recall"]), _fmt(c["f1"])]
+            for c in parts["per_class"].iter_rows(named=True)
+        ]
+        md += [f"### {_md_cell(r['dataset_id'])}", "", *_md_table(header, rows), ""]
+        body += [f"<h3>{html.escape(r['dataset_id'])}</h3>", _html_table(header, rows)]
+        if parts["confusion"] is not None:
+            cm = parts["confusion"]
+            cm_header = ["gold \\ answer", *cm.columns[1:]]
+            cm_rows = [[str(v) for v in row] for row in cm.iter_rows()]
+            md += [
+                "Confusion matrix (rows: gold label; columns: the answer given):",
+                "",
+                *_md_table(cm_header, cm_rows),
+            ]
+            md += [""]
+            body += ['<p class="note">Confusion matrix (rows: gold label; columns: the answer given)</p>']
+            body += [_html_table(cm_header, cm_rows)]
+    return md, body
+
+
 def write_report(
     ws: Workspace,
     *,
@@ -258,71 +486,26 @@ def write_report(
     run_id: str | None = None,
     out_dir: Path | None = None,
     name: str | None = None,
+    classical: str | None = "auto",
 ) -> dict[str, Any]:
     """Write the Markdown/HTML report of finished evaluations (first = reference, e.g. base; last = candidate).
 
     Returns the paths written. `run_id` (default: the one run the evaluations share, if any) adds the
-    training-loss chart.
+    training-loss chart; `classical` is as in `score_table` (by default the newest classical baseline on
+    the snapshot joins as its own column).
     """
-    if not evals:
-        raise LensforgeError("a report needs at least one evaluation")
-    evs = [_finished(ws, e) for e in dict.fromkeys(evals)]
+    scored = score_table(ws, evals, classical=classical)
+    models, columns, names = scored["models"], scored["columns"], scored["model_columns"]
+    table, by_language = scored["datasets"], scored["by_language"]
+    col_evs = ([scored["classical"]] if scored["classical"] else []) + models
     if run_id is None:
-        runs = {ev["run_id"] for ev in evs if ev.get("run_id")}
+        runs = {ev["run_id"] for ev in models if ev.get("run_id")}
         run_id = runs.pop() if len(runs) == 1 else None
     run, curve = _loss(ws, run_id)
-    roles = [_role(ev) for ev in evs]
-    columns = [f"{r} ({ev['eval_id']})" if roles.count(r) > 1 else r for r, ev in zip(roles, evs, strict=True)]
-    primaries = [_primary_map(ev) for ev in evs]
-    metas = [_dataset_meta(ev) for ev in evs]
-    baselines = _baselines(ws, evs)
-    dataset_ids = list(dict.fromkeys(did for m in metas for did in m))
 
-    table: list[dict[str, Any]] = []
-    for did in dataset_ids:
-        meta = next(m[did] for m in metas if did in m)
-        metric = next((p[did] for p in primaries if did in p), "macro_f1")
-        values = {col: _value(ev, did, metric) for col, ev in zip(columns, evs, strict=True)}
-        unparseable = {
-            col: (m[did]["unparseable"] / m[did]["n"] if did in m and m[did]["n"] else None)
-            for col, m in zip(columns, metas, strict=True)
-        }
-        first, last = values[columns[0]], values[columns[-1]]
-        sota = metrics.as_fraction(meta["sota_value"])
-        table.append(
-            {
-                "dataset_id": did,
-                "language": meta["language"],
-                "task": meta["task"],
-                "task_type": meta.get("task_type"),
-                "metric": metric,
-                "n": meta["n"],
-                "values": values,
-                "unparseable_rate": unparseable,
-                "majority_baseline": baselines.get(did),
-                "delta": None if len(evs) < 2 or first is None or last is None else last - first,
-                "sota_metric": meta["sota_metric"],
-                "sota": sota,
-                "vs_sota": None if sota is None or last is None else last - sota,
-                "sota_citation": meta["sota_citation"],
-            }
-        )
-
-    by_language: list[dict[str, Any]] = []
-    for lang in sorted({r["language"] for r in table}):
-        rows = [r for r in table if r["language"] == lang]
-        entry: dict[str, Any] = {"language": lang, "datasets": len(rows), "mean": {}, "unparseable_rate": {}}
-        for col, m in zip(columns, metas, strict=True):
-            vals = [r["values"][col] for r in rows if r["values"][col] is not None]
-            entry["mean"][col] = sum(vals) / len(vals) if vals else None
-            n = sum(m[r["dataset_id"]]["n"] for r in rows if r["dataset_id"] in m)
-            bad = sum(m[r["dataset_id"]]["unparseable"] for r in rows if r["dataset_id"] in m)
-            entry["unparseable_rate"][col] = bad / n if n else None
-        by_language.append(entry)
-
-    target = Path(out_dir) if out_dir else ws.reports_dir / (name or "-vs-".join(ev["eval_id"] for ev in evs))
+    target = Path(out_dir) if out_dir else ws.reports_dir / (name or "-vs-".join(ev["eval_id"] for ev in col_evs))
     (target / "charts").mkdir(parents=True, exist_ok=True)
-    charts = _charts(table, columns, curve)
+    charts = _charts(table, [MAJORITY, *columns], curve)
     vlc = _vl_convert()
     chart_files: dict[str, dict[str, str]] = {}
     svgs: dict[str, str] = {}
@@ -338,31 +521,32 @@ def write_report(
             Path(files["png"]).write_bytes(vlc.vegalite_to_png(vl_spec=spec, scale=2))
         chart_files[key] = files
 
-    # The tables, shared by both renderings.
-    main_header = ["dataset", "lang", "metric", "n", *columns]
-    if len(evs) > 1:
-        main_header.append(f"Δ {columns[-1]} − {columns[0]}")
-    main_header += ["majority baseline", "SOTA", "SOTA metric", f"Δ {columns[-1]} − SOTA"]
+    # The tables, shared by both renderings: from the floor (majority) up to SOTA.
+    main_header = ["dataset", "lang", "metric", "n", MAJORITY, *columns]
+    if len(names) > 1:
+        main_header.append(f"Δ {names[-1]} − {names[0]}")
+    main_header += ["SOTA", "SOTA metric", f"Δ {names[-1]} − SOTA"]
     main_rows, main_classes = [], []
     for r in table:
-        row = [r["dataset_id"], r["language"], r["metric"], str(r["n"]), *(_fmt(r["values"][c]) for c in columns)]
-        cls = ["text", "text", "text", "", *([""] * len(columns))]
-        if len(evs) > 1:
+        row = [r["dataset_id"], r["language"], r["metric"], str(r["n"]), _fmt(r["majority_baseline"])]
+        row += [_fmt(r["values"][c]) for c in columns]
+        cls = ["text", "text", "text", "", "", *([""] * len(columns))]
+        if len(names) > 1:
             row.append(_fmt(r["delta"], signed=True))
             cls.append("" if r["delta"] is None else ("up" if r["delta"] > 0 else "down" if r["delta"] < 0 else ""))
-        row += [_fmt(r["majority_baseline"]), _fmt(r["sota"]), r["sota_metric"] or "–", _fmt(r["vs_sota"], True)]
-        cls += ["", "", "text", ""]
+        row += [_sota_cell(r), r["sota_metric"] or "–", _vs_sota_cell(r)]
+        cls += ["", "text", ""]
         main_rows.append(row)
         main_classes.append(cls)
     up_header = ["dataset", *columns]
-    up_rows = [[r["dataset_id"], *(_pct(r["unparseable_rate"][c]) for c in columns)] for r in table]
+    up_rows = [[r["dataset_id"], *(metrics.percent(r["unparseable_rate"][c]) for c in columns)] for r in table]
     lang_header = ["language", "datasets", *(f"mean {c}" for c in columns), *(f"unparseable {c}" for c in columns)]
     lang_rows = [
         [
             e["language"],
             str(e["datasets"]),
             *(_fmt(e["mean"][c]) for c in columns),
-            *(_pct(e["unparseable_rate"][c]) for c in columns),
+            *(metrics.percent(e["unparseable_rate"][c]) for c in columns),
         ]
         for e in by_language
     ]
@@ -377,21 +561,25 @@ def write_report(
             ev["backend"],
             ev["finished_at"][:19],
         ]
-        for c, ev in zip(columns, evs, strict=True)
+        for c, ev in zip(columns, col_evs, strict=True)
     ]
-    title = f"Evaluation report: {' vs '.join(columns)}"
+    title = f"Evaluation report: {' vs '.join(names)}"
     note = (
-        "Values are fractions in [0, 1]. Each dataset is scored on its primary metric: the catalog's SOTA metric "
-        "when it is one we compute, else macro-F1 (classification), micro-F1 (multi-label) or ROUGE-2 "
-        "(summaries). Unparseable answers count as wrong. SOTA values given in percent are divided by 100. "
-        "The majority baseline is the macro-F1 of always answering the most frequent test label."
+        "Values are fractions in [0, 1]. Each dataset is scored on its primary metric: the SOTA's metric when it "
+        "is one we compute (a class's F1 included), else macro-F1 (classification), micro-F1 (multi-label) or "
+        "ROUGE-2 (summaries). Unparseable answers count as wrong; their share is given in percent of the test "
+        "rows. SOTA values given in percent are divided by 100; a SOTA on a metric we do not compute is shown as "
+        "not comparable. The majority baseline always answers the most frequent test label; the classical "
+        "baseline is TF-IDF + logistic regression trained on the snapshot's train split."
     )
-
     md = [f"# {title}", "", f"_Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}._", "", note, ""]
     md += ["## Evaluations", "", *_md_table(eval_header, eval_rows), ""]
     md += ["## Scores per dataset", "", *_md_table(main_header, main_rows), ""]
-    md += ["## Unparseable answers", "", *_md_table(up_header, up_rows), ""]
+    md += ["## Unparseable answers (percent of test rows)", "", *_md_table(up_header, up_rows), ""]
     md += ["## Per language", "", *_md_table(lang_header, lang_rows), ""]
+    class_md, class_html = _class_sections(ws, table, col_evs[-1], columns[-1])
+    if class_md:
+        md += [f"## Per class ({columns[-1]})", "", *class_md]
     if "scores" in chart_files:
         md += ["## Charts", ""]
         for key, files in chart_files.items():
@@ -406,9 +594,15 @@ def write_report(
             + ("" if curve.height else " No loss values were recorded."),
             "",
         ]
-    cites = [(r["dataset_id"], r["sota_citation"]) for r in table if r["sota_citation"]]
+    cites = [
+        (r["dataset_id"], r["sota_citation"], _sota_caveat({k[5:]: v for k, v in r.items() if k.startswith("sota_")}))
+        for r in table
+        if r["sota_citation"]
+    ]
     if cites:
-        md += ["## SOTA references", "", *(f"- **{_md_cell(d)}**: {_md_cell(c)}" for d, c in cites), ""]
+        md += ["## SOTA references", ""]
+        md += [f"- **{_md_cell(d)}**: {_md_cell(c)}" + (f" ({_md_cell(x)})" if x else "") for d, c, x in cites]
+        md += [""]
 
     def chart_html(key: str) -> str:
         if key in svgs:
@@ -419,8 +613,10 @@ def write_report(
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="note">{html.escape(note)}</p>']
     body += ["<h2>Evaluations</h2>", _html_table(eval_header, eval_rows)]
     body += ["<h2>Scores per dataset</h2>", _html_table(main_header, main_rows, main_classes)]
-    body += ["<h2>Unparseable answers</h2>", _html_table(up_header, up_rows)]
+    body += ["<h2>Unparseable answers (percent of test rows)</h2>", _html_table(up_header, up_rows)]
     body += ["<h2>Per language</h2>", _html_table(lang_header, lang_rows)]
+    if class_html:
+        body += [f"<h2>Per class ({html.escape(columns[-1])})</h2>", *class_html]
     if charts:
         body += ["<h2>Charts</h2>", *(chart_html(k) for k in charts)]
     if run is not None:
@@ -433,7 +629,10 @@ def write_report(
             + "</p>",
         ]
     if cites:
-        items = "".join(f"<li><b>{html.escape(d)}</b>: {html.escape(str(c))}</li>" for d, c in cites)
+        items = "".join(
+            f"<li><b>{html.escape(d)}</b>: {html.escape(str(c))}" + (f" ({html.escape(x)})" if x else "") + "</li>"
+            for d, c, x in cites
+        )
         body += ["<h2>SOTA references</h2>", f"<ul>{items}</ul>"]
     scripts = VEGA_CDN if charts and not svgs else ""
     page = (
@@ -450,6 +649,12 @@ def write_report(
     }
     write_text_atomic(Path(paths["markdown"]), "\n".join(md))
     write_text_atomic(Path(paths["html"]), page)
-    data = {"evals": [ev["eval_id"] for ev in evs], "columns": columns, "datasets": table, "by_language": by_language}
+    data = {
+        "evals": scored["evals"],
+        "columns": columns,
+        "model_columns": names,
+        "datasets": table,
+        "by_language": by_language,
+    }
     write_text_atomic(Path(paths["data"]), json.dumps(data, indent=2, ensure_ascii=False, default=str))
     return paths

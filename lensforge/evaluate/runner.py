@@ -600,3 +600,14 @@ def get_eval(ws: Workspace, eval_id: str) -> dict[str, Any]:
     summary_path = ws.root / row["path"] / "summary.json"
     row["summary"] = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
     return row
+
+
+def plan_datasets(ws: Workspace, snapshot_id: str, datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The snapshot's datasets as an evaluation sees them (id, task type, label space, test rows).
+
+    For scorers that are not language models (the classical baseline), so they train and answer on
+    exactly the datasets, labels and rows `evaluate` will score.
+    """
+    snap = get_snapshot(ws, snapshot_id)
+    plans = _plan(ws, ws.root / snap["path"], snap["manifest"], datasets, None)
+    return [{"dataset_id": d.dataset_id, "task_type": d.task_type, "labels": d.labels, "rows": d.rows} for d in plans]

@@ -1,4 +1,4 @@
-"""Scores: fine-tuned vs base vs SOTA per dataset, per-language summaries, and predictions side by side."""
+"""Scores with context: majority / classical baseline / base / fine-tuned / SOTA per dataset, per class, per sample."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import streamlit as st
 
 from lensforge.app import queries
 from lensforge.app.common import ingested_or_explain, pick_index, run_page, table
-from lensforge.evaluate.api import compare, get_eval, list_evals
+from lensforge.evaluate.api import class_breakdown, get_eval, is_classical, list_evals, newest_classical, score_table
+from lensforge.evaluate.metrics import percent
 from lensforge.workspace import Workspace
 
 PAGE_ROWS = 50
+NONE = "(none)"
 NO_EVALS = (
     "No evaluation yet: run `lensforge pipeline` (it fine-tunes the tiny demo model and evaluates the base and "
     "the fine-tuned model), or evaluate a model on a snapshot with the evaluate stage."
 )
+UNPARSEABLE_NOTE = "Unparseable answers count as wrong; their share is in percent of the dataset's test rows."
 
 
 def _is_tuned(row: dict[str, Any]) -> bool:
@@ -25,51 +28,139 @@ def _is_tuned(row: dict[str, Any]) -> bool:
 
 
 def _label(row: dict[str, Any]) -> str:
-    role = f"fine-tuned ({row['run_id'] or 'adapter'})" if _is_tuned(row) else "base"
+    if is_classical(row):
+        role = "classical baseline"
+    else:
+        role = f"fine-tuned ({row['run_id'] or 'adapter'})" if _is_tuned(row) else "base"
     return f"{row['eval_id']} · {role} · {row['model'].split('/')[-1]} · {row['snapshot_id']}"
 
 
-def scores_chart(frame: pl.DataFrame) -> alt.Chart:
-    """Grouped bars per dataset: base, fine-tuned and the SOTA reference."""
-    long = pl.concat(
-        [
-            frame.select("dataset_id", "metric", pl.lit(name).alias("series"), pl.col(col).alias("value"))
-            for col, name in (("a", "base"), ("b", "fine-tuned"), ("sota_value", "SOTA"))
-        ]
-    ).drop_nulls("value")
-    order = frame["dataset_id"].to_list()
-    return (
-        alt.Chart(long.to_pandas())
+def scores_chart(scored: dict[str, Any]) -> alt.LayerChart:
+    """Grouped bars per dataset from the floor up (majority, classical, models), ticks for a comparable SOTA."""
+    series = ["majority baseline", *scored["columns"]]
+    bars = [
+        {"dataset_id": r["dataset_id"], "metric": r["metric"], "series": s, "value": v}
+        for r in scored["datasets"]
+        for s in series
+        if (v := r["majority_baseline"] if s == "majority baseline" else r["values"][s]) is not None
+    ]
+    sota = [
+        {"dataset_id": r["dataset_id"], "metric": r["metric"], "value": r["sota"]}
+        for r in scored["datasets"]
+        if r["sota"] is not None and r["sota_comparable"]
+    ]
+    order = [r["dataset_id"] for r in scored["datasets"]]
+    base = (
+        alt.Chart(alt.Data(values=bars))
         .mark_bar()
         .encode(
             x=alt.X("dataset_id:N", title=None, sort=order, axis=alt.Axis(labelAngle=-30)),
-            xOffset=alt.XOffset("series:N", sort=["base", "fine-tuned", "SOTA"]),
+            xOffset=alt.XOffset("series:N", sort=series),
             y=alt.Y("value:Q", title="primary metric", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("series:N", sort=["base", "fine-tuned", "SOTA"], title=None),
+            color=alt.Color("series:N", sort=series, title=None),
             tooltip=["dataset_id:N", "series:N", "metric:N", alt.Tooltip("value:Q", format=".3f")],
         )
-        .properties(height=320, title="primary metric per dataset")
     )
+    ticks = (
+        alt.Chart(alt.Data(values=sota))
+        .mark_tick(color="black", thickness=2, size=28)
+        .encode(x=alt.X("dataset_id:N", sort=order), y="value:Q", tooltip=["dataset_id:N", "metric:N", "value:Q"])
+    )
+    return alt.layer(base, ticks).properties(height=320, title="primary metric per dataset (ticks: comparable SOTA)")
 
 
-def _languages(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    la = (a.get("summary") or {}).get("by_language") or {}
-    lb = (b.get("summary") or {}).get("by_language") or {}
+def score_frame(scored: dict[str, Any]) -> pl.DataFrame:
+    """One row per dataset: every column's score, SOTA (or not comparable) and each model's unparseable share."""
     rows = []
-    for lang in sorted(set(la) | set(lb)):
-        x, y = la.get(lang, {}), lb.get(lang, {})
-        rows.append(
-            {
-                "language": lang,
-                "datasets": x.get("datasets") or y.get("datasets"),
-                "rows": x.get("rows") or y.get("rows"),
-                "mean primary (base)": x.get("mean_primary"),
-                "mean primary (fine-tuned)": y.get("mean_primary"),
-                "unparseable (base)": x.get("unparseable_rate"),
-                "unparseable (fine-tuned)": y.get("unparseable_rate"),
-            }
+    models = scored["model_columns"]
+    for r in scored["datasets"]:
+        row: dict[str, Any] = {
+            "dataset_id": r["dataset_id"],
+            "language": r["language"],
+            "metric": r["metric"],
+            "n": r["n"],
+            "majority baseline": r["majority_baseline"],
+        }
+        row |= {col: r["values"][col] for col in scored["columns"]}
+        row["delta"] = r["delta"]
+        row["SOTA"] = r["sota"]
+        row["SOTA metric"] = r["sota_metric"]
+        row["vs SOTA"] = (
+            "not comparable" if r["sota"] is not None and not r["sota_comparable"] else _signed(r["vs_sota"])
         )
+        row |= {f"unparseable ({col})": percent(r["unparseable_rate"][col]) for col in models}
+        rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _signed(value: float | None) -> str | None:
+    return None if value is None else f"{value:+.3f}"
+
+
+def _references(scored: dict[str, Any]) -> None:
+    cited = [r for r in scored["datasets"] if r["sota_citation"]]
+    if not cited:
+        st.caption("No dataset here has a published SOTA in the catalog (add one with a SOTA CSV: `catalog import`).")
+        return
+    lines = []
+    for r in cited:
+        caveats = "; ".join(
+            x
+            for x in (
+                f"split: {r['sota_split']}" if r["sota_split"] else "",
+                f"confidence: {r['sota_confidence']}" if r["sota_confidence"] else "",
+                r["sota_note"] or "",
+            )
+            if x
+        )
+        lines.append(
+            f"- **{r['dataset_id']}** ({r['sota_metric']} {r['sota']:.3f}"
+            + ("" if r["sota_comparable"] else ", not comparable")
+            + f"): {r['sota_citation']}"
+            + (f" — {caveats}" if caveats else "")
+        )
+    st.markdown("\n".join(lines))
+
+
+def _languages(scored: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for e in scored["by_language"]:
+        row: dict[str, Any] = {"language": e["language"], "datasets": e["datasets"]}
+        row |= {f"mean ({col})": e["mean"][col] for col in scored["columns"]}
+        row |= {f"unparseable ({col})": percent(e["unparseable_rate"][col]) for col in scored["columns"]}
+        rows.append(row)
     return rows
+
+
+def _per_class(ws: Workspace, scored: dict[str, Any], evals: dict[str, dict[str, Any]]) -> None:
+    labelled = [r["dataset_id"] for r in scored["datasets"] if r["majority_baseline"] is not None]
+    if not labelled:
+        st.caption("No labelled dataset in these evaluations.")
+        return
+    c1, c2 = st.columns(2)
+    dataset = c1.selectbox("Dataset", labelled, key="sc_class_dataset")
+    column = c2.selectbox("Evaluation", list(evals), index=len(evals) - 1, key="sc_class_eval")
+    parts = class_breakdown(ws, evals[column]["eval_id"], dataset)
+    table(parts["per_class"].with_columns(pl.col("precision", "recall", "f1").round(3)))
+    if parts["confusion"] is None:
+        st.caption("Multi-label answers have no confusion matrix: each label is its own yes/no (see the table).")
+        return
+    st.caption("Confusion matrix: rows are the gold label, columns the answer given (unparseable answers last).")
+    cm = parts["confusion"]
+    table(cm)
+    long = cm.unpivot(index="gold", variable_name="answer", value_name="rows")
+    st.altair_chart(
+        alt.Chart(alt.Data(values=long.to_dicts()))
+        .mark_rect()
+        .encode(
+            x=alt.X("answer:N", sort=cm.columns[1:]),
+            y=alt.Y("gold:N", sort=cm["gold"].to_list()),
+            color=alt.Color("rows:Q", scale=alt.Scale(scheme="blues")),
+            tooltip=["gold:N", "answer:N", "rows:Q"],
+        )
+        .properties(height=60 + 40 * cm.height),
+        width="stretch",
+    )
 
 
 def _samples(ws: Workspace, a: dict[str, Any], b: dict[str, Any]) -> None:
@@ -123,34 +214,54 @@ def render(ws: Workspace) -> None:
             table(evals)
         return
     rows = {r["eval_id"]: r for r in finished.iter_rows(named=True)}
-    ids = list(rows)
-    base_default = next((i for i in ids if not _is_tuned(rows[i])), ids[0])
-    tuned_default = next((i for i in ids if _is_tuned(rows[i])), ids[0])
-    c1, c2 = st.columns(2)
+    models = [i for i in rows if not is_classical(rows[i])] or list(rows)
+    classics = [i for i in rows if is_classical(rows[i])]
+    base_default = next((i for i in models if not _is_tuned(rows[i])), models[0])
+    tuned_default = next((i for i in models if _is_tuned(rows[i])), models[0])
+    c1, c2, c3 = st.columns(3)
     a_id = c1.selectbox(
-        "Base", ids, index=pick_index(ids, base_default), format_func=lambda i: _label(rows[i]), key="sc_a"
+        "Base", models, index=pick_index(models, base_default), format_func=lambda i: _label(rows[i]), key="sc_a"
     )
     b_id = c2.selectbox(
-        "Fine-tuned", ids, index=pick_index(ids, tuned_default), format_func=lambda i: _label(rows[i]), key="sc_b"
+        "Fine-tuned", models, index=pick_index(models, tuned_default), format_func=lambda i: _label(rows[i]), key="sc_b"
     )
-    cmp = compare(ws, a_id, b_id)
-    a, b = get_eval(ws, a_id), get_eval(ws, b_id)
-    if cmp.is_empty():
+    choices = [NONE, *classics]
+    c_id = c3.selectbox(
+        "Classical baseline",
+        choices,
+        index=pick_index(choices, newest_classical(ws, rows[b_id]["snapshot_id"])),
+        format_func=lambda i: i if i == NONE else _label(rows[i]),
+        key="sc_c",
+        help="TF-IDF + logistic regression trained on the snapshot's train split (`lensforge baseline SNAPSHOT`).",
+    )
+    classical = None if c_id == NONE else c_id
+    scored = score_table(ws, [a_id, b_id], classical=classical)
+    if not scored["datasets"]:
         st.caption("No dataset scored in these evaluations.")
         return
-    st.altair_chart(scores_chart(cmp), width="stretch")
-    table(
-        cmp.with_columns(
-            (pl.col("unparseable_a") / pl.col("n")).round(4).alias("unparseable rate (base)"),
-            (pl.col("unparseable_b") / pl.col("n")).round(4).alias("unparseable rate (fine-tuned)"),
-        ).rename({"a": "base", "b": "fine-tuned"})
+    st.altair_chart(scores_chart(scored), width="stretch")
+    table(score_frame(scored))
+    st.caption(
+        "Each dataset on one metric for every column: the SOTA's when we compute it (a class's F1 included), else "
+        "macro-F1 / micro-F1 / ROUGE-2. The majority baseline always answers the most frequent test label. "
+        + UNPARSEABLE_NOTE
     )
+    st.subheader("SOTA references")
+    _references(scored)
     st.subheader("Per language")
-    table(_languages(a, b))
+    table(_languages(scored))
+    st.subheader("Per class")
+    by_column = dict(zip(scored["columns"], [get_eval(ws, e) for e in scored["evals"]], strict=True))
+    _per_class(ws, scored, by_column)
     st.subheader("Per sample: base and fine-tuned predictions side by side")
-    _samples(ws, a, b)
+    _samples(ws, get_eval(ws, a_id), get_eval(ws, b_id))
     with st.expander(f"All evaluations ({evals.height})"):
         table(evals)
 
 
-run_page("Scores", render, caption="Per-dataset scores of a fine-tuned model against its base and the SOTA reference.")
+run_page(
+    "Scores",
+    render,
+    caption="Per-dataset scores of a fine-tuned model against its base, the majority and classical baselines, and "
+    "the published SOTA.",
+)
