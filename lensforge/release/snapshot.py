@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lensforge import __version__
@@ -81,6 +83,7 @@ __all__ = [
 
 ORDERS = ("alphabetical", "language", "task", "random")
 ROLES = ("system", "user", "assistant")
+USER_SEPARATOR = "\nInput: "  # between the instruction and the input in the user message
 # Rows per Parquet row group: each group's chat messages are built, written and freed before the next, which bounds
 # the build's memory at millions of rows (and suits the Hub's viewer, which reads row groups).
 ROW_GROUP = 131_072
@@ -153,47 +156,67 @@ def _dataset_rows(curated: CuratedDataset, pool: _Pool, seed: int) -> pl.DataFra
     )
 
 
-def chat_messages(frame: pl.DataFrame) -> pl.Series:
-    """list[{role, content}] per row (system, user = instruction + input, assistant = prefix + output).
+def chat_messages(instruction: pa.Array, inputs: pa.Array, prefix: pa.Array, output: pa.Array) -> pa.Array:
+    """list<{role, content}> per row (system, user = instruction + input, assistant = prefix + output), in Arrow.
 
-    The three contents are computed as columns, interleaved by a gather (Polars strings are views: this moves
-    16-byte views, not text) and reshaped into three-element lists: measured ~1.6x faster than exploding a
-    concatenated list and grouping it back per row.
+    A row's three contents are written next to each other by one string join (system + user + assistant), and the
+    content column is that buffer cut at three offsets per row: the texts are copied once, and no list of structs
+    is converted between libraries (measured ~2x faster than building the messages in Polars and converting them).
+    A null instruction, input or output gives a null content, as Polars' string concatenation does.
     """
-    n = frame.height
-    parts = frame.select(
-        pl.lit(SYSTEM_PROMPT, dtype=pl.String).alias("system"),
-        pl.concat_str([pl.col("instruction"), pl.lit("\nInput: "), pl.col("input")]).alias("user"),
-        (pl.col("_prefix") + pl.col("output")).alias("assistant"),
-    )
-    stacked = pl.concat([parts["system"], parts["user"], parts["assistant"]])
-    order = pl.select((pl.int_range(0, 3 * n, dtype=pl.Int64) % 3) * n + pl.int_range(0, 3 * n, dtype=pl.Int64) // 3)
-    content = stacked.gather(order.to_series())
-    role = pl.select(
-        (pl.int_range(0, 3 * n, dtype=pl.UInt32) % 3).replace_strict([0, 1, 2], list(ROLES), return_dtype=pl.String)
-    ).to_series()
-    flat = pl.DataFrame({"role": role, "content": content}).select(pl.struct("role", "content").alias("m"))["m"]
-    return flat.reshape((n, 3)).cast(pl.List(MESSAGE)).alias("messages")
+    n = len(inputs)
+    user = pc.binary_join_element_wise(instruction, inputs, USER_SEPARATOR)
+    assistant = pc.binary_join_element_wise(prefix, output, "")
+    joined = pc.binary_join_element_wise(SYSTEM_PROMPT, user.fill_null(""), assistant.fill_null(""), "")
+    starts = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=n + 1)
+    user_len = pc.binary_length(user).fill_null(0).to_numpy(zero_copy_only=False)
+    offsets = np.empty(3 * n + 1, dtype=np.int32)
+    offsets[0 : 3 * n : 3] = starts[:-1]
+    offsets[1 : 3 * n : 3] = starts[:-1] + len(SYSTEM_PROMPT.encode())
+    offsets[2 : 3 * n : 3] = offsets[1 : 3 * n : 3] + user_len
+    offsets[3 * n] = starts[n]
+    validity, nulls = None, 0
+    if user.null_count or assistant.null_count:
+        valid = np.ones(3 * n, dtype=bool)
+        valid[1::3] = user.is_valid().to_numpy(zero_copy_only=False)
+        valid[2::3] = assistant.is_valid().to_numpy(zero_copy_only=False)
+        validity, nulls = pa.array(valid).buffers()[1], int(n * 3 - valid.sum())
+    content = pa.StringArray.from_buffers(3 * n, pa.py_buffer(offsets), joined.buffers()[2], validity, nulls)
+    role_offsets = np.zeros(3 * n + 1, dtype=np.int32)
+    np.cumsum(np.tile(np.array([len(r) for r in ROLES], dtype=np.int32), n), out=role_offsets[1:])
+    role = pa.StringArray.from_buffers(3 * n, pa.py_buffer(role_offsets), pa.py_buffer("".join(ROLES).encode() * n))
+    messages = pa.StructArray.from_arrays([role, content], names=list(MESSAGE.to_schema()))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, 3 * n + 1, 3, dtype=np.int32)), messages)
 
 
-def order_rows(frame: pl.DataFrame, order: str, seed: int) -> pl.DataFrame:
-    """The paper's four data orders, applied within a split.
+def order_positions(frame: pl.DataFrame, order: str, seed: int) -> pl.Series:
+    """Row positions of one split in the paper's four data orders (gather the frame by them to order it).
 
     The shuffles sort on each row's seeded hash `_r` (computed once per row by the build; computed here when the
-    frame lacks it), so the same seed gives the same order on every machine.
+    frame lacks it), so the same seed gives the same order on every machine. By language or task, each block's
+    hashes are sorted on their own: ~5x faster than sorting on the (string, hash) pair, same order.
     """
     if order not in ORDERS:
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
     if order == "alphabetical":
-        return frame.sort("language", "dataset", "id").drop("_r", strict=False)
-    keyed = frame if "_r" in frame.columns else frame.with_columns(seeded_keys(frame["id"], seed, "order").alias("_r"))
-    if order == "language":
-        keyed = keyed.sort("language", "_r")
-    elif order == "task":
-        keyed = keyed.sort("task", "_r")
-    else:
-        keyed = keyed.sort("_r")
-    return keyed.drop("_r")
+        return frame.select(pl.arg_sort_by("language", "dataset", "id", maintain_order=True)).to_series()
+    keys = frame["_r"] if "_r" in frame.columns else seeded_keys(frame["id"], seed, "order")
+    if order == "random":
+        return pl.DataFrame([keys.alias("_r")]).select(pl.arg_sort_by("_r", maintain_order=True)).to_series()
+    rows = pl.DataFrame([frame[order].alias("_block"), keys.alias("_r")]).with_row_index("_pos")
+    blocks = sorted(rows["_block"].unique().to_list(), key=lambda b: (b is not None, b or ""))  # nulls first
+    parts = [
+        rows.filter(pl.col("_block").is_null() if b is None else pl.col("_block") == b).sort("_r", maintain_order=True)[
+            "_pos"
+        ]
+        for b in blocks
+    ]
+    return pl.concat(parts) if parts else pl.Series("_pos", [], dtype=pl.UInt32)
+
+
+def order_rows(frame: pl.DataFrame, order: str, seed: int) -> pl.DataFrame:
+    """The rows of one split in the paper's four data orders (see `order_positions`), without `_r`."""
+    return frame.drop("_r", strict=False)[order_positions(frame, order, seed)]
 
 
 # Parquet encoding: dictionaries only where values repeat (instructions, labels, names), statistics only on short
@@ -209,17 +232,19 @@ DICTIONARY_COLUMNS = [
     "messages.list.element.role",
 ]
 STATISTICS_COLUMNS = ["id", "dataset", "language", "task", "split", "instruction_id", "output"]
+# The flat columns a row group takes from the build's rows (the instruction comes from the instruction table).
+_FLAT = ["id", "dataset", "language", "task", "split", "input", "output", "_prefix"]
 
 
-def _arrow_group(chunk: pl.DataFrame, instructions: pl.DataFrame) -> pa.Table:
+def _arrow_group(chunk: pl.DataFrame, instructions: pa.Table) -> pa.Table:
     """One row group as Arrow, in the file schema: instruction texts looked up, chat messages built."""
-    texts = instructions.select(
-        pl.col("instruction_id").gather(chunk["_instruction"]),
-        pl.col("instruction").gather(chunk["_instruction"]),
-    )
-    chunk = chunk.with_columns(texts["instruction_id"], texts["instruction"])
-    chunk = chunk.with_columns(chat_messages(chunk))
-    return chunk.select(list(SNAPSHOT_SCHEMA)).to_arrow().cast(ARROW_SCHEMA)
+    flat = chunk.select(_FLAT).to_arrow()
+    cols = {name: flat.column(name).combine_chunks().cast(pa.string()) for name in _FLAT}
+    pick = pa.array(chunk["_instruction"].to_numpy())
+    for name in ("instruction_id", "instruction"):
+        cols[name] = instructions.column(name).take(pick).combine_chunks()
+    cols["messages"] = chat_messages(cols["instruction"], cols["input"], cols["_prefix"], cols["output"])
+    return pa.Table.from_arrays([cols[name] for name in SNAPSHOT_SCHEMA], schema=ARROW_SCHEMA)
 
 
 class _HashingFile(io.RawIOBase):
@@ -258,11 +283,11 @@ class _Written:
     sha256: str
 
 
-def _write_split(part: pl.DataFrame, instructions: pl.DataFrame, path: Path) -> _Written:
-    """Write one split's rows group by group, hashing the file as it is written.
+def _write_split(part: pl.DataFrame, positions: pl.Series, instructions: pa.Table, path: Path) -> _Written:
+    """Write one split's rows group by group in their order, hashing the file as it is written.
 
-    The next group is built (Polars) while a writer thread encodes the previous one (Arrow releases the GIL);
-    groups are written in order, so the bytes never depend on timing.
+    The next group is built while a writer thread encodes the previous one (Arrow releases the GIL); groups are
+    written in order, so the bytes never depend on timing.
     """
     nbytes = 0
     options: dict[str, Any] = {
@@ -275,7 +300,7 @@ def _write_split(part: pl.DataFrame, instructions: pl.DataFrame, path: Path) -> 
         with pq.ParquetWriter(sink, ARROW_SCHEMA, **options) as writer:
             pending: Future[None] | None = None
             for start in range(0, part.height, ROW_GROUP):  # an empty split: a file with the schema and no rows
-                table = _arrow_group(part.slice(start, ROW_GROUP), instructions)
+                table = _arrow_group(part[positions.slice(start, ROW_GROUP)], instructions)
                 nbytes += table.nbytes
                 if pending is not None:
                     pending.result()
@@ -286,30 +311,26 @@ def _write_split(part: pl.DataFrame, instructions: pl.DataFrame, path: Path) -> 
 
 
 def _write_splits(
-    everything: pl.DataFrame, instructions: pl.DataFrame, folder: Path, *, order: str, seed: int, tick: Progress
+    everything: pl.DataFrame, instructions: pa.Table, folder: Path, *, order: str, seed: int, tick: Progress
 ) -> dict[str, _Written]:
-    """Every split's file: train in one thread, dev then test in another.
+    """Every split's file, the three at once.
 
-    One Parquet writer encodes on one core, and train holds most rows: writing the smaller splits beside it keeps
-    both cores busy. Each file's bytes depend only on its rows.
+    One Parquet writer encodes on one core, and train holds most rows: its encoder is the build's critical path,
+    and writing dev and test beside it keeps the second core busy. Each file's bytes depend only on its rows.
     """
-    parts = {split: everything.filter(pl.col("split") == split) for split in SPLITS}
     done: list[str] = []
 
-    def write(splits: tuple[str, ...]) -> dict[str, _Written]:
-        out = {}
-        for split in splits:
-            rows = order_rows(parts.pop(split), order, seed)
-            out[split] = _write_split(rows, instructions, folder / data_file(split))
-            done.append(split)
-            tick("write", len(done), len(SPLITS))
-        return out
+    def write(split: str) -> _Written:
+        part = everything.filter(pl.col("split") == split)
+        written = _write_split(part, order_positions(part, order, seed), instructions, folder / data_file(split))
+        done.append(split)
+        tick("write", len(done), len(SPLITS))
+        return written
 
     tick("write", 0, len(SPLITS))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = [pool.submit(write, ("train",)), pool.submit(write, ("dev", "test"))]
-        written = {k: v for job in jobs for k, v in job.result().items()}
-    return {split: written[split] for split in SPLITS}
+    with ThreadPoolExecutor(max_workers=len(SPLITS)) as pool:
+        jobs = {split: pool.submit(write, split) for split in SPLITS}
+        return {split: job.result() for split, job in jobs.items()}
 
 
 def _label_space_drift(planned: PlannedDataset, pool: _Pool, current: list[str]) -> str | None:
@@ -475,9 +496,11 @@ def build_snapshot(
         "code_version": {"lensforge": __version__, "ingest": INGEST_CODE_VERSION},
         "datasets": inputs,
     }
-    instruction_table = pl.DataFrame(
-        {"instruction_id": [i["instruction_id"] for i in table], "instruction": [i["text"] for i in table]},
-        schema={"instruction_id": pl.String, "instruction": pl.String},
+    instruction_table = pa.table(
+        {
+            "instruction_id": pa.array([i["instruction_id"] for i in table], pa.string()),
+            "instruction": pa.array([i["text"] for i in table], pa.string()),
+        }
     )
     staging = Path(tempfile.mkdtemp(prefix=".snapshot.", dir=ws.snapshots_dir))
     try:
