@@ -34,13 +34,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lensforge import __version__
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.db import connect, query_frame, reading, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.curate.mixture import (
     CuratedDataset,
     PlannedDataset,
     curate_dataset,
+    curation_inputs,
     exclusion_text,
     is_excluded,
     load_plan,
@@ -345,6 +346,29 @@ def _label_space_drift(planned: PlannedDataset, pool: _Pool, current: list[str])
     )
 
 
+def _instruction_pools(
+    ws: Workspace, planned: list[PlannedDataset], instructions: str
+) -> tuple[dict[str, _Pool], list[dict[str, Any]]]:
+    """Each dataset's active instructions in the build's instruction table; a dataset without any stops the build
+    before anything is read or written."""
+    pools: dict[str, _Pool] = {}
+    table: list[dict[str, Any]] = []
+    active = active_instructions(ws, [p.dataset_id for p in planned])
+    for p in planned:
+        langs = instruction_languages(p.entry, instructions)
+        by_lang = {lang: active.get((p.dataset_id, lang), []) for lang in langs}
+        empty = [lang for lang, items in by_lang.items() if not items]
+        if empty:
+            raise LensforgeError(
+                f"{p.dataset_id} has no active {'/'.join(empty)} instructions",
+                hint=f"run `lensforge instruct generate {p.dataset_id}` or re-enable disabled ones",
+            )
+        items = [i for lang in langs for i in by_lang[lang]]  # the first is the test prompt
+        pools[p.dataset_id] = _Pool(items, len(table))
+        table += items
+    return pools, table
+
+
 def dataset_facts(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per dataset id of a snapshot manifest: its task, task type and label space (empty for older manifests).
 
@@ -390,39 +414,38 @@ def build_snapshot(
     if order not in ORDERS:
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
     seed = plan.seed if seed is None else seed
-    planned = resolve_plan(ws, plan, allow_invalid=allow_invalid, allow_excluded=allow_excluded)
-    # Instruction sets first: a dataset without active instructions stops the build before anything is written.
-    pools: dict[str, _Pool] = {}
-    table: list[dict[str, Any]] = []
-    active = active_instructions(ws, [p.dataset_id for p in planned])
-    for p in planned:
-        langs = instruction_languages(p.entry, instructions)
-        by_lang = {lang: active.get((p.dataset_id, lang), []) for lang in langs}
-        empty = [lang for lang, items in by_lang.items() if not items]
-        if empty:
-            raise LensforgeError(
-                f"{p.dataset_id} has no active {'/'.join(empty)} instructions",
-                hint=f"run `lensforge instruct generate {p.dataset_id}` or re-enable disabled ones",
-            )
-        items = [i for lang in langs for i in by_lang[lang]]  # the first is the test prompt
-        pools[p.dataset_id] = _Pool(items, len(table))
-        table += items
-    with transaction(ws) as con:
-        for p in planned:
-            if not p.version["valid"]:
-                require_valid(
-                    con,
-                    p.version["version_id"],
-                    used_by=f"snapshot:{plan.name}",
-                    actor=actor,
-                    allow_invalid_reason=p.choice.allow_invalid,
-                )
+    used_by = f"snapshot:{plan.name}"
+    with reading(ws):  # the plan, instructions, mappings and decisions of every dataset: one catalog connection
+        planned = resolve_plan(ws, plan, allow_invalid=allow_invalid, allow_excluded=allow_excluded)
+        pools, table = _instruction_pools(ws, planned, instructions)
+        if not all(p.version["valid"] for p in planned):
+            with transaction(ws) as con:
+                for p in planned:
+                    if not p.version["valid"]:
+                        require_valid(
+                            con,
+                            p.version["version_id"],
+                            used_by=used_by,
+                            actor=actor,
+                            allow_invalid_reason=p.choice.allow_invalid,
+                        )
+        prepared = [
+            curation_inputs(ws, p, allow_proposed=allow_proposed, actor=actor, used_by=used_by, record=True)
+            for p in planned
+        ]
     # One dataset at a time: keep only the narrow snapshot rows, so memory holds one wide frame at most.
     frames, datasets_meta, inputs, drift = [], [], [], []
     for n, p in enumerate(planned):
         tick("curate", n, len(planned))
         c = curate_dataset(
-            ws, p, seed=seed, allow_proposed=allow_proposed, actor=actor, used_by=f"snapshot:{plan.name}", record=True
+            ws,
+            p,
+            seed=seed,
+            allow_proposed=allow_proposed,
+            actor=actor,
+            used_by=used_by,
+            record=True,
+            inputs=prepared[n],
         )
         e = p.entry
         pool = pools[p.dataset_id]
