@@ -588,7 +588,8 @@ def build_snapshot(
         refuse(leak)
     if leak.report.height:
         everything = everything.join(leak.removed, on=["dataset", "split", "id"], how="anti", maintain_order="left")
-    everything = everything.drop("text_key")
+    # One chunk per column: gathering a row group from the 24 per-dataset chunks is ~9x slower (measured).
+    everything = everything.drop("text_key").rechunk()
     tick("cross-dataset leakage", 1, 1)
     _attach_counts(everything, leak, datasets_meta, inputs)
 
