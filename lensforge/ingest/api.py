@@ -128,6 +128,10 @@ def ingest_many(
                             progress.console.print(f"{did}: unchanged (version {outcome.version_id} already ingested)")
                         else:
                             progress.console.print(f"{did}: new version {outcome.version_id}")
+                        for problem in outcome.problems:
+                            progress.console.print(f"[red]{did} is invalid:[/red] {problem}", highlight=False)
+                        for left in outcome.leftovers:
+                            progress.console.print(f"{did}: {left['kind']} {left['path']}: {left['action']}")
                 progress.advance(overall)
         overlap = None
         near = None

@@ -15,6 +15,7 @@ from typing import Protocol
 import polars as pl
 
 from lensforge.ingest.normalise import text_key_expr
+from lensforge.ingest.schema import TEXT_MAX_CHARS
 
 _HTML_ENTITY = r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);"
 
@@ -136,6 +137,18 @@ class DropTooShort:
 
 
 @dataclass
+class DropTooLong:
+    """Texts longer than `max_chars` after cleaning: an oversized field costs its own record only."""
+
+    max_chars: int = TEXT_MAX_CHARS
+    name: str = "too_long"
+
+    def __call__(self, lf: pl.LazyFrame) -> StepResult:
+        length = pl.col("text").fill_null("").str.len_chars()
+        return _drop(lf, length > self.max_chars, "too_long", pl.format("{} characters", length))
+
+
+@dataclass
 class CrossSplitLeakage:
     """A text found in test leaves train and dev; a text found in dev leaves train. Test stays intact.
 
@@ -222,11 +235,14 @@ class ExactDedup:
         return StepResult(kept=res.kept.drop(helpers), dropped=res.dropped.drop(helpers))
 
 
-def default_steps(*, task_type: str, html_unescape: bool, strip_outer_quotes: bool, min_letters: int) -> list[Step]:
+def default_steps(
+    *, task_type: str, html_unescape: bool, strip_outer_quotes: bool, min_letters: int, max_chars: int = TEXT_MAX_CHARS
+) -> list[Step]:
     """The LlamaLens cleaning, in order."""
     return [
         NormaliseText(html_unescape=html_unescape, strip_outer_quotes=strip_outer_quotes),
         DropTooShort(min_letters=min_letters),
+        DropTooLong(max_chars=max_chars),
         CrossSplitLeakage(),
         DropUnlabelled(task_type=task_type),
         ExactDedup(),

@@ -7,7 +7,7 @@ import polars as pl
 
 from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec
 from lensforge.errors import LensforgeError
-from lensforge.ingest.readers import LINE, RAW, RawRead
+from lensforge.ingest.readers import LINE, RAW, RawRead, escaped
 from lensforge.ingest.schema import conform
 
 _URL = r"(?:https?://|www\.)\S+"
@@ -32,7 +32,7 @@ def _require(read: RawRead, cols: ColumnMap, file: FileSpec, origin: str, task_t
     for role, name in wanted.items():
         if name and name not in read.columns:
             raise LensforgeError(
-                f"{origin}: no column {name!r} for the {role} (columns: {', '.join(read.columns)})",
+                f"{origin}: no column {name!r} for the {role} (columns: {escaped(', '.join(read.columns), 200)})",
                 hint="fix ingest.columns in the registry entry, or mark the file labelled: false",
             )
 

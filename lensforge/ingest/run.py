@@ -23,13 +23,14 @@ from lensforge.catalog.events import record_event
 from lensforge.catalog.spec import DatasetEntry, FileSpec, IngestSpec
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
+from lensforge.ingest.checks import records_checks, split_checks
 from lensforge.ingest.clean import default_steps, run_steps
 from lensforge.ingest.normalise import assign_sample_ids, finish, to_samples
 from lensforge.ingest.readers import RawRead, read_file
-from lensforge.ingest.schema import SPLITS, conform
+from lensforge.ingest.schema import SPLITS, TEXT_MAX_CHARS, conform
 from lensforge.ingest.sources import load_hub_splits, resolve_source
 from lensforge.ingest.splits import assign_splits
-from lensforge.ingest.versions import file_sha256, make_version_id, version_dir
+from lensforge.ingest.versions import clean_leftovers, file_sha256, make_version_id, temp_prefix, version_dir
 from lensforge.workspace import Workspace
 
 OnStep = Callable[[str], None]
@@ -42,6 +43,7 @@ class IngestParams:
     """Cleaning and split parameters; all of them enter the version id."""
 
     min_letters: int = 3
+    max_chars: int = TEXT_MAX_CHARS
     seed: int = 42
     drop_near_dup: bool = False
     near_dup: bool = False  # report only: does not change the data, not part of the version id
@@ -65,6 +67,8 @@ class IngestOutcome:
     failed_expectations: list[str] = field(default_factory=list)
     split_method: str = "official"
     near_duplicates: int | None = None
+    problems: list[str] = field(default_factory=list)  # why the version is invalid, for a person
+    leftovers: list[dict[str, str]] = field(default_factory=list)  # what a killed earlier run left behind
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,7 +140,9 @@ def ingest_dataset(
     reads: list[tuple[FileSpec, str, RawRead]] = []
     if resolved.kind == "hub":
         for split, name, read in _hub_reads(entry):
-            raw_files.append({"path": name, "split": split, "sha256": "", "bytes": 0, "records": read.records})
+            raw_files.append(
+                {"path": name, "split": split, "sha256": "", "bytes": 0, "records": read.records, "lines": None}
+            )
             reads.append((FileSpec(split=split, path=name), name, read))
         hashes = [resolved.description]
     else:
@@ -149,22 +155,38 @@ def ingest_dataset(
                 {
                     "path": file.path + (f"!{file.member}" if file.member else ""),
                     "split": file.split,
+                    "labelled": file.labelled,
                     "sha256": file_sha256(path),
                     "bytes": path.stat().st_size,
+                    "expected_records": file.expected_records,
                 }
             )
         hashes = [f["sha256"] for f in raw_files]
     spec_json = spec.model_dump(mode="json")
+    # Everything that changes decoded rows or the labels curation will see enters the id.
     version_id = make_version_id(
+        entry.dataset_id,
         hashes,
-        {"ingest": spec_json, "task_type": entry.task_type, "labels": entry.label_space},
+        {
+            "ingest": spec_json,
+            "task": entry.task,
+            "task_type": entry.task_type,
+            "labels": entry.label_space,
+            "label_native": entry.label_native,
+        },
         params.version_fields(),
     )
     out_dir = version_dir(ws, entry.dataset_id, version_id)
     rel = str(out_dir.relative_to(ws.root))
 
     with connect(ws, read_only=True) as con:
-        existing = fetch_one(con, "SELECT version_id FROM ingested_versions WHERE version_id = ?", [version_id])
+        existing = fetch_one(con, "SELECT dataset_id FROM ingested_versions WHERE version_id = ?", [version_id])
+        listed = {r[0] for r in con.execute("SELECT version_id FROM ingested_versions").fetchall()}
+    if existing and existing[0] != entry.dataset_id:
+        raise LensforgeError(
+            f"{entry.dataset_id}: version {version_id} is already registered for {existing[0]}; refusing to replace it"
+        )
+    leftovers = clean_leftovers(ws, entry.dataset_id, listed)
     if existing and (out_dir / "report.json").is_file():
         report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
         with transaction(ws) as con:
@@ -183,6 +205,8 @@ def ingest_dataset(
             valid=report["valid"],
             failed_expectations=report.get("failed_expectations", []),
             split_method=report["split"]["method"],
+            problems=report.get("problems", []),
+            leftovers=leftovers,
         )
 
     step("reading")
@@ -191,7 +215,17 @@ def ingest_dataset(
         assert resolved.root is not None
         for file, meta in zip(spec.files, raw_files, strict=True):
             read = read_file(resolved.root / file.path, file, spec, used_columns=used)
+            meta["lines"] = read.lines
             meta["records"] = read.records
+            meta["parsed"] = read.rows.height
+            meta["quarantined"] = {
+                str(k): int(v) for k, v in read.bad.group_by("reason").len().sort("reason").iter_rows()
+            }
+            if read.rows.height + read.bad.height != read.records:
+                raise LensforgeError(
+                    f"{resolved.root / file.path}: the reader lost records: {read.records} counted, "
+                    f"{read.rows.height} parsed and {read.bad.height} quarantined"
+                )
             reads.append((file, meta["path"], read))
     samples, bad = [], []
     for file, name, read in reads:
@@ -208,6 +242,7 @@ def ingest_dataset(
         html_unescape=spec.html_unescape,
         strip_outer_quotes=spec.strip_outer_quotes,
         min_letters=params.min_letters,
+        max_chars=params.max_chars,
     )
     kept, dropped = run_steps(frame.lazy(), steps)
     kept = kept.drop("_labelled_file")
@@ -282,7 +317,13 @@ def ingest_dataset(
             split_info.method
         ),
     )
+    dropped_by_file: dict[str, dict[str, int]] = {}
+    for name, reason, n in quarantine.group_by("source_file", "reason").len().iter_rows():
+        dropped_by_file.setdefault(name, {})[reason] = int(n)
+    results += records_checks(raw_files, quoting=spec.quoting, fmt=spec.format)
+    results += split_checks(kept_counts, raw_files, split_info.method, dropped_by_file)
     failed = [r.expectation + (f"({r.column})" if r.column else "") for r in results if not r.success]
+    problems = [r.details["message"] for r in results if not r.success and r.details.get("message")]
 
     step("writing")
     report = {
@@ -296,6 +337,7 @@ def ingest_dataset(
         "label_counts": _label_counts(kept, entry.task_type),
         "valid": not failed,
         "failed_expectations": failed,
+        "problems": problems,
         "validation": [asdict(r) for r in results],
         "near_duplicates": None if near_pairs is None else {"pairs": near_pairs.height},
     }
@@ -371,6 +413,8 @@ def ingest_dataset(
         failed_expectations=failed,
         split_method=split_info.method,
         near_duplicates=None if near_pairs is None else near_pairs.height,
+        problems=problems,
+        leftovers=leftovers,
     )
 
 
@@ -379,7 +423,7 @@ def _write_version_dir(
 ) -> None:
     """Write every file under a temporary folder, then rename it into place in one step."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir.name), dir=out_dir.parent))
     try:
         for split in SPLITS:
             kept.filter(pl.col("split") == split).write_parquet(tmp / f"{split}.parquet", **PARQUET)

@@ -22,8 +22,8 @@ import polars as pl
 
 from lensforge.catalog.spec import TASK_TYPES
 from lensforge.errors import LensforgeError
+from lensforge.ingest.schema import SPLITS, TEXT_MAX_CHARS
 
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
 MAX_EXAMPLES = 5
 # Long texts are cut in examples so a report stays readable; the count says how many rows failed.
 EXAMPLE_CHARS = 200
@@ -66,7 +66,7 @@ def validate_version(
     *,
     task_type: str,
     label_space: list[str],
-    text_length: tuple[int, int] = (3, 20000),
+    text_length: tuple[int, int] = (3, TEXT_MAX_CHARS),
     resplit_by: str | None = None,
     proportion_tolerance: float = 0.02,
     resplit_splits: tuple[str, ...] | None = None,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,10 @@ from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
 
 # Bumped when a change to the ingest code changes its output for the same input.
-INGEST_CODE_VERSION = "2"
+INGEST_CODE_VERSION = "3"
+# A version folder the catalog does not list is left alone this long: another process may be between
+# renaming it into place and committing its catalog row.
+ORPHAN_GRACE_SECONDS = 600
 
 
 def file_sha256(path: Path, data: bytes | None = None) -> str:
@@ -31,10 +37,14 @@ def file_sha256(path: Path, data: bytes | None = None) -> str:
     return h.hexdigest()
 
 
-def make_version_id(raw_hashes: list[str], spec: dict[str, Any], params: dict[str, Any]) -> str:
-    """Raw file contents + ingestion spec + cleaning parameters + ingest code version."""
+def make_version_id(dataset_id: str, raw_hashes: list[str], spec: dict[str, Any], params: dict[str, Any]) -> str:
+    """Dataset identity + raw file contents + ingestion spec + cleaning parameters + ingest code version.
+
+    The identity (language/name@release) is part of the hash so two registry entries over the same
+    files never share a version, and so never delete or inherit each other's records or approvals.
+    """
     blob = json.dumps(
-        {"raw": raw_hashes, "spec": spec, "params": params, "code": INGEST_CODE_VERSION},
+        {"dataset": dataset_id, "raw": raw_hashes, "spec": spec, "params": params, "code": INGEST_CODE_VERSION},
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -51,6 +61,56 @@ def dataset_dir_name(dataset_id: str) -> str:
 
 def version_dir(ws: Workspace, dataset_id: str, version_id: str) -> Path:
     return ws.datasets_dir / dataset_dir_name(dataset_id) / version_id
+
+
+def temp_prefix(version_id: str) -> str:
+    """Name prefix of a version's temporary folder; it carries the writer's pid, so a later run can tell a
+    folder left by a killed run from one being written right now."""
+    return f".{version_id}.pid{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(ws: Workspace, dataset_id: str, listed: set[str]) -> list[dict[str, str]]:
+    """Remove what a killed ingest of this dataset left: temporary folders of dead writers, and version
+    folders the catalog does not list (renamed into place, but the catalog commit never came).
+
+    Returns one entry per leftover found, with what was done, so the caller can report it. A folder
+    that may still be in use (a live writer, or a very recent unlisted version) is reported, not removed.
+    """
+    root = ws.datasets_dir / dataset_dir_name(dataset_id)
+    if not root.is_dir():
+        return []
+    found: list[dict[str, str]] = []
+    now = time.time()
+    for path in sorted(root.iterdir()):
+        if not path.is_dir():
+            continue
+        rel = str(path.relative_to(ws.root))
+        age = now - path.stat().st_mtime
+        if path.name.startswith("."):
+            m = re.search(r"\.pid(\d+)\.", path.name)
+            in_use = _alive(int(m.group(1))) if m else age < ORPHAN_GRACE_SECONDS
+            kind = "temporary folder"
+        elif path.name not in listed:
+            in_use = age < ORPHAN_GRACE_SECONDS
+            kind = "version folder not in the catalog"
+        else:
+            continue
+        if in_use:
+            found.append({"path": rel, "kind": kind, "action": "kept (may be in use)"})
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            found.append({"path": rel, "kind": kind, "action": "removed"})
+    return found
 
 
 def get_version(ws: Workspace, version_id: str) -> dict[str, Any]:
