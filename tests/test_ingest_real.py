@@ -232,6 +232,21 @@ def test_ingest_report_cli(ingested, capsys):
     assert rep["overlaps"]
     text = run_cli(capsys, "-w", str(ws.root), "ingest", "report", "ArSarcasm@v1").out
     assert "leak_test_in_train" in text and "expect_column_values_to_be_unique" in text
+    # Issue 11: the per-step table, from the catalog; issue 10: physical lines vs records per file.
+    steps = rep["steps"]
+    names = [s["step"] for s in steps]
+    assert names[0] == "read" and names[-2:] == ["validate", "write"] and "exact_dedup" in names
+    assert steps[0]["rows_in"] == 10547
+    for s in steps:
+        assert s["rows_in"] == s["rows_out"] + sum(s["dropped"].values()), s["step"]
+    assert {s["step"]: s["dropped"] for s in steps}["leakage"]["leak_test_in_train"] > 0
+    assert "steps (rows through each step)" in text and "exact_dedup" in text
+    files = {f["path"]: f for f in rep["files"]}
+    assert files["ArSarcasm_test.csv"]["records"] == files["ArSarcasm_test.csv"]["declared"] == 2110
+    assert files["ArSarcasm_test.csv"]["physical_lines"] >= 2110
+    # `ingest report` is a real sub-command; `ingest run NAME` is what `ingest NAME` runs.
+    assert "report" in run_cli(capsys, "-w", str(ws.root), "ingest", "--help").out
+    assert run_cli(capsys, "-w", str(ws.root), "ingest", "report").code == 2  # NAME is required
 
 
 def test_near_duplicate_reports_within_and_across_datasets(real_ws_copy, capsys, shared_data):

@@ -1,16 +1,19 @@
-"""The ingest stage's public functions: ingest many datasets with progress, and read back a report."""
+"""The ingest stage's public functions: ingest many datasets (progress through a callback), read back a report.
+
+They return data and never print: the CLI and the app show it.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from rich.console import Console
-from rich.table import Table
 
 from lensforge.catalog.datasets import entry_from_catalog, resolve
 from lensforge.catalog.db import connect
@@ -18,8 +21,8 @@ from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
 from lensforge.ingest.overlap import latest_report, run_near_dup_report, run_overlap_report
 from lensforge.ingest.run import IngestOutcome, IngestParams, ingest_dataset
-from lensforge.ingest.versions import current_version, load_quarantine, validation_results
-from lensforge.progress import progress_bar
+from lensforge.ingest.steps import StepStats
+from lensforge.ingest.versions import current_version, load_quarantine, step_stats, validation_results
 from lensforge.workspace import Workspace
 
 
@@ -42,21 +45,22 @@ def ingest_targets(ws: Workspace, names: list[str], all_: bool) -> list[tuple[st
         return [(did, entry_from_catalog(con, did)) for did in ids]
 
 
-def _accounting_table(outcomes: list[dict[str, Any]]) -> Table:
-    table = Table(title="row accounting")
-    for col in ("dataset", "version", "status", "read", "train", "dev", "test", "dropped (by reason)", "valid"):
-        table.add_column(col, overflow="fold")
-    for o in outcomes:
-        table.add_row(
-            o["dataset_id"],
-            o["version_id"],
-            o["status"],
-            str(o["records_read"]),
-            *(str(o["kept"][s]) for s in ("train", "dev", "test")),
-            ", ".join(f"{k} {v}" for k, v in o["dropped"].items()) or "-",
-            "yes" if o["valid"] else "[red]NO: " + "; ".join(o["failed_expectations"]) + "[/red]",
-        )
-    return table
+@dataclass(frozen=True)
+class IngestEvent:
+    """Progress of `ingest_many`: a dataset started or finished a step, or finished altogether.
+
+    `stats` is None when the step starts. `step` is "unchanged" (with position == steps) for a dataset
+    whose version already exists, and "overlap" / "near_duplicates" for the cross-dataset reports.
+    """
+
+    dataset_id: str
+    step: str
+    position: int
+    steps: int
+    stats: StepStats | None = None
+
+
+OnProgress = Callable[[IngestEvent], None]
 
 
 def ingest_many(
@@ -68,10 +72,15 @@ def ingest_many(
     actor: str,
     strict: bool = True,
     include_hub: bool = False,
-    console: Console | None = None,
+    on_progress: OnProgress | None = None,
     workers: int = 2,
 ) -> dict[str, Any]:
-    """Ingest each target; with strict=False a dataset whose source or spec is missing is skipped with a reason."""
+    """Ingest each target; with strict=False a dataset whose source or spec is missing is skipped with a reason.
+
+    Returns data only (outcomes, skipped datasets with reasons, the cross-dataset reports); progress goes
+    to `on_progress`, called from worker threads.
+    """
+    emit = on_progress or (lambda _event: None)
     outcomes: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     todo = []
@@ -86,82 +95,51 @@ def ingest_many(
             skipped.append({"dataset_id": did, "reason": "no ingestion spec"})
             continue
         todo.append((did, entry))
-    progress = progress_bar(console)
     if todo:
         # Great Expectations takes seconds to import: start now, while the first files are read.
-        from lensforge.ingest.validate import _import_gx
+        from lensforge.ingest.validate import warm_up
 
-        threading.Thread(target=_import_gx, daemon=True).start()
-    with progress:
-        overall = progress.add_task("ingest", total=len(todo))
+        threading.Thread(target=warm_up, daemon=True).start()
 
-        def one(did: str, entry: DatasetEntry) -> IngestOutcome:
-            def on_step(msg: str) -> None:
-                progress.update(overall, description=f"{did}: {msg}")
+    def one(did: str, entry: DatasetEntry) -> IngestOutcome:
+        def on_step(step: str, position: int, total: int, stats: StepStats | None) -> None:
+            emit(IngestEvent(did, step, position, total, stats))
 
-            return ingest_dataset(
-                ws,
-                entry,
-                sources=sources,
-                params=params,
-                actor=actor,
-                on_step=on_step,
-                allow_hub=strict or include_hub,
-            )
+        outcome = ingest_dataset(
+            ws, entry, sources=sources, params=params, actor=actor, on_step=on_step, allow_hub=strict or include_hub
+        )
+        if outcome.status == "unchanged":
+            emit(IngestEvent(did, "unchanged", len(outcome.steps), len(outcome.steps)))
+        return outcome
 
-        # Datasets overlap: while one is in Polars (which releases the GIL) another can be validated.
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [(did, pool.submit(one, did, entry)) for did, entry in todo]
-            for did, future in futures:
-                try:
-                    outcome = future.result()
-                except LensforgeError as exc:
-                    if strict:
-                        for _, other in futures:
-                            other.cancel()
-                        raise
-                    skipped.append({"dataset_id": did, "reason": str(exc)})
-                else:
-                    outcomes.append(outcome.as_dict())
-                    if console is not None:
-                        if outcome.status == "unchanged":
-                            progress.console.print(f"{did}: unchanged (version {outcome.version_id} already ingested)")
-                        else:
-                            progress.console.print(f"{did}: new version {outcome.version_id}")
-                        for problem in outcome.problems:
-                            progress.console.print(f"[red]{did} is invalid:[/red] {problem}", highlight=False)
-                        for left in outcome.leftovers:
-                            progress.console.print(f"{did}: {left['kind']} {left['path']}: {left['action']}")
-                progress.advance(overall)
-        overlap = None
-        near = None
-        if outcomes:
-            progress.update(overall, description="cross-dataset overlap")
-            overlap = run_overlap_report(ws, actor=actor)
-            if params.near_dup:
-                progress.update(overall, description="cross-dataset near duplicates")
-                near = run_near_dup_report(ws, actor=actor)
-    if console is not None:
-        if outcomes:
-            console.print(_accounting_table(outcomes))
-        no_spec = [s for s in skipped if s["reason"] == "no ingestion spec"]
-        if no_spec:
-            console.print(f"{len(no_spec)} registered datasets have no ingestion spec and were skipped")
-        for s in skipped:
-            if s["reason"] != "no ingestion spec":
-                console.print(f"[yellow]skipped[/yellow] {s['dataset_id']}: {s['reason']}")
-        if overlap and overlap["summary"]:
-            console.print(
-                f"cross-dataset overlap report {overlap['report_id']}: "
-                f"{len(overlap['summary'])} dataset/split pairs share texts"
-            )
-        if near:
-            console.print(f"near-duplicate report {near['report_id']}: {near['pairs']} cross-dataset pairs")
+    # Datasets overlap: while one is in Polars (which releases the GIL) another can be validated.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [(did, pool.submit(one, did, entry)) for did, entry in todo]
+        for did, future in futures:
+            try:
+                outcome = future.result()
+            except LensforgeError as exc:
+                if strict:
+                    for _, other in futures:
+                        other.cancel()
+                    raise
+                skipped.append({"dataset_id": did, "reason": str(exc)})
+            else:
+                outcomes.append(outcome.as_dict())
+    overlap = None
+    near = None
+    if outcomes:
+        emit(IngestEvent("", "overlap", 0, 1))
+        overlap = run_overlap_report(ws, actor=actor)
+        if params.near_dup:
+            emit(IngestEvent("", "near_duplicates", 0, 1))
+            near = run_near_dup_report(ws, actor=actor)
     return {"ingested": outcomes, "skipped": skipped, "overlap": overlap, "near_duplicates": near}
 
 
 def ingest_report(ws: Workspace, name: str, *, examples: int = 5) -> dict[str, Any]:
-    """Accounting, validation, leakage, overlap and near-duplicate findings of a dataset's current version."""
+    """Accounting (per file: physical lines, records, declared counts), per-step stats, validation, leakage,
+    overlap and near-duplicate findings of a dataset's current version."""
     with connect(ws, read_only=True) as con:
         did = resolve(con, name)
     version = current_version(ws, did)
@@ -196,9 +174,28 @@ def ingest_report(ws: Workspace, name: str, *, examples: int = 5) -> dict[str, A
             )
             .to_dicts()
         )
+    steps = [
+        {**r, "dropped": json.loads(r["dropped"]), "detail": json.loads(r["detail"]) if r["detail"] else {}}
+        for r in step_stats(ws, version["version_id"]).drop("position").to_dicts()
+    ]
+    files = [
+        {
+            "path": f["path"],
+            "split": f["split"],
+            "physical_lines": f.get("lines"),
+            "records": f["records"],
+            "parsed": f.get("parsed"),
+            "declared": f.get("expected_records"),
+            "quarantined": sum((f.get("quarantined") or {}).values()),
+        }
+        for f in report["raw_files"]
+    ]
     return {
         "version": version,
         "accounting": report["accounting"],
+        "files": files,
+        "steps": steps,
+        "problems": report.get("problems", []),
         "split": report["split"],
         "label_counts": report["label_counts"],
         "validation": [

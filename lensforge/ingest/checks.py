@@ -10,10 +10,14 @@ that a split came out empty shows it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
+
 from lensforge.ingest.schema import SPLITS
-from lensforge.ingest.validate import ExpectationResult
+from lensforge.ingest.steps import IngestContext, Step, StepOutput
+from lensforge.ingest.validate import ExpectationResult, validate_version
 
 RECORDS_CHECK = "ingest_records_match_declared"
 SPLIT_CHECK = "ingest_split_has_rows"
@@ -108,3 +112,46 @@ def split_checks(
             )
         )
     return out
+
+
+@dataclass
+class Validate(Step):
+    """Great Expectations on the kept rows, then the version-level checks above; drops nothing.
+
+    The results (in order: GE's, then records against declared counts, then splits with rows) are left
+    in the context; any failure makes the version invalid.
+    """
+
+    task_type: str = "classification"
+    label_space: list[str] = field(default_factory=list)
+    quoting: bool = True
+    fmt: str = "csv"
+    name: str = "validate"
+
+    @property
+    def needs(self) -> tuple[str, ...]:  # type: ignore[override]
+        target = ("target",) if self.task_type == "generation" else ("label",)
+        pair = ("text_pair",) if self.task_type == "pair_classification" else ()
+        return ("sample_id", "split", "text", "text_key", *target, *pair)
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        info = ctx.facts.get("split")
+        method = info.method if info is not None else "official"
+        carved = {"dev_from_train": ("train", "dev"), "test_from_train": ("train", "test")}.get(method)
+        results = validate_version(
+            frame,
+            task_type=self.task_type,
+            label_space=self.label_space,
+            resplit_by="label" if info is not None and info.stratified_by and method != "official" else None,
+            resplit_splits=carved,
+        )
+        kept = {s: int(n) for s, n in frame.group_by("split").len().iter_rows()}
+        by_file: dict[str, dict[str, int]] = {}
+        for part in ctx.dropped:
+            for name, reason, n in part.group_by("source_file", "reason").len().iter_rows():
+                by_file.setdefault(name, {})[reason] = by_file.get(name, {}).get(reason, 0) + int(n)
+        results += records_checks(ctx.raw_files, quoting=self.quoting, fmt=self.fmt)
+        results += split_checks(kept, ctx.raw_files, method, by_file)
+        ctx.facts["validation"] = results
+        failed = [r.expectation + (f"({r.column})" if r.column else "") for r in results if not r.success]
+        return StepOutput(kept=frame, detail={"checks": len(results), "failed": failed})

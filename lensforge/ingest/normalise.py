@@ -1,14 +1,35 @@
-"""From raw string columns to the normalised sample schema: mapping, label decoding, keys and ids."""
+"""From raw files to the normalised sample schema: the read step, label decoding, keys and ids."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
-from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec
+from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec, LabelDecoding
 from lensforge.errors import LensforgeError
-from lensforge.ingest.readers import LINE, RAW, RawRead, escaped
+from lensforge.ingest.readers import LINE, RAW, RawRead, escaped, read_file
 from lensforge.ingest.schema import conform
+from lensforge.ingest.steps import IngestContext, Step, StepOutput
+
+# The columns the read step hands to the next steps (the raw side of a sample).
+READ_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "language",
+    "task",
+    "task_type",
+    "split",
+    "source_file",
+    "source_line",
+    "source_id",
+    "text_original",
+    "text_pair",
+    "label_raw",
+    "target",
+    "file_labelled",
+    "sample_id",
+)
 
 _URL = r"(?:https?://|www\.)\S+"
 _MENTION = r"@\w+"
@@ -37,18 +58,16 @@ def _require(read: RawRead, cols: ColumnMap, file: FileSpec, origin: str, task_t
             )
 
 
-def decode_labels(frame: pl.DataFrame, entry: DatasetEntry) -> pl.DataFrame:
+def decode_labels(frame: pl.DataFrame, task_type: str, dec: LabelDecoding) -> pl.DataFrame:
     """label_raw -> label: strip, map codes, split multi-label fields; empty becomes null."""
-    assert entry.ingest is not None
-    dec = entry.ingest.labels
     raw = pl.col("label_raw")
     if dec.strip:
         raw = raw.str.strip_chars()
     raw = pl.when(raw == "").then(None).otherwise(raw)
     frame = frame.with_columns(raw.alias("label_raw"))
-    if entry.task_type == "generation":
+    if task_type == "generation":
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("label"))
-    if entry.task_type == "multilabel":
+    if task_type == "multilabel":
         sep = dec.multilabel_separator or ","
         items = pl.col("label_raw").str.split(sep).list.eval(pl.element().str.strip_chars())
         items = items.list.eval(pl.element().filter(pl.element() != ""))
@@ -64,6 +83,20 @@ def decode_labels(frame: pl.DataFrame, entry: DatasetEntry) -> pl.DataFrame:
     if dec.mapping:
         label = label.replace(dec.mapping)
     return frame.with_columns(label.alias("label"))
+
+
+@dataclass
+class DecodeLabels(Step):
+    """Raw label values to decoded labels (strings, or lists for multi-label tasks); drops nothing."""
+
+    task_type: str = "classification"
+    decoding: LabelDecoding = field(default_factory=LabelDecoding)
+    name: str = "decode_labels"
+    needs: tuple[str, ...] = ("label_raw",)
+    adds: tuple[str, ...] = ("label",)
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        return StepOutput(kept=decode_labels(frame, self.task_type, self.decoding))
 
 
 def to_samples(
@@ -89,12 +122,11 @@ def to_samples(
         (pl.col(cols.target) if cols.target else pl.lit(None, dtype=pl.String)).alias("target"),
         (pl.col(cols.id) if cols.id else pl.lit(None, dtype=pl.String)).alias("source_id"),
         pl.col(LINE).alias("source_line"),
+        pl.lit(file.labelled).alias("file_labelled"),
         **base,
     )
-    frame = decode_labels(frame, entry).with_columns(pl.col("text_original").alias("text"))
     bad = read.bad.select(
         pl.col(RAW).alias("text_original"),
-        pl.lit(None, dtype=pl.String).alias("text"),
         pl.col(LINE).alias("source_line"),
         pl.col("reason"),
         pl.col("detail"),
@@ -102,6 +134,7 @@ def to_samples(
         pl.lit(None, dtype=pl.String).alias("text_pair"),
         pl.lit(None, dtype=pl.String).alias("target"),
         pl.lit(None, dtype=pl.String).alias("label_raw"),
+        pl.lit(file.labelled).alias("file_labelled"),
         **base,
     )
     return frame, bad
@@ -133,6 +166,53 @@ def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
     finally:
         con.close()
     return frame.with_columns(ids["sample_id"])
+
+
+@dataclass
+class ReadFiles(Step):
+    """Every raw file of the entry, read as its spec says, to sample rows with stable ids.
+
+    Records that do not parse are dropped here with their line and reason. `rows_in` is the number of
+    records counted in the files without the field parser, so a reader that swallows records fails the
+    pipeline's in = out + dropped check, naming the file.
+    """
+
+    name: str = "read"
+    adds: tuple[str, ...] = READ_COLUMNS
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        entry = ctx.entry
+        spec = entry.ingest
+        assert spec is not None
+        used = {c for c in spec.columns.model_dump().values() if c}
+        samples, bad = [], []
+        hub_reads = ctx.facts.get("hub_reads")
+        for position, meta in enumerate(ctx.raw_files):
+            if hub_reads is not None:
+                file, read = hub_reads[position]
+            else:
+                file = spec.files[position]
+                assert ctx.source_root is not None
+                path = ctx.source_root / file.path
+                read = read_file(path, file, spec, used_columns=used, data=ctx.raw_bytes.pop(meta["path"], None))
+                if read.rows.height + read.bad.height != read.records:
+                    raise LensforgeError(
+                        f"{path}: the reader lost records: {read.records} counted, {read.rows.height} parsed "
+                        f"and {read.bad.height} quarantined"
+                    )
+            meta["lines"] = read.lines
+            meta["records"] = read.records
+            meta["parsed"] = read.rows.height
+            meta["quarantined"] = {
+                str(k): int(n) for k, n in read.bad.group_by("reason").len().sort("reason").iter_rows()
+            }
+            s, b = to_samples(read, entry, file, source_file=meta["path"], split=file.split)
+            samples.append(s)
+            bad.append(b)
+        rows = assign_sample_ids(pl.concat(samples, how="diagonal_relaxed"))
+        dropped = assign_sample_ids(pl.concat(bad, how="diagonal_relaxed"))
+        detail = {"files": {m["path"]: {k: m.get(k) for k in ("lines", "records", "parsed")} for m in ctx.raw_files}}
+        return StepOutput(kept=rows, dropped=dropped, rows_in=sum(m["records"] for m in ctx.raw_files), detail=detail)
 
 
 def finish(frame: pl.DataFrame, task_type: str, *, quarantine: bool = False) -> pl.DataFrame:

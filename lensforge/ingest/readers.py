@@ -531,10 +531,14 @@ def _read_xlsx(data: bytes, spec: IngestSpec, origin: str, used: set[str]) -> Ra
     return read
 
 
-def read_file(path: Path, file: FileSpec, spec: IngestSpec, *, used_columns: set[str] | None = None) -> RawRead:
-    """Read one raw file as the spec says. `used_columns` are the columns the column map needs."""
+def read_file(
+    path: Path, file: FileSpec, spec: IngestSpec, *, used_columns: set[str] | None = None, data: bytes | None = None
+) -> RawRead:
+    """Read one raw file as the spec says. `used_columns` are the columns the column map needs; `data` the
+    file's bytes when the caller already holds them (it read them to hash the file)."""
     origin = f"{path}" + (f"!{file.member}" if file.member else "")
-    data = load_bytes(path, file)
+    if data is None:
+        data = load_bytes(path, file)
     if not data.strip():
         raise LensforgeError(f"{origin}: empty file")
     fmt = spec.format

@@ -297,6 +297,11 @@ def _import_gx() -> Any:
     return gx
 
 
+def warm_up() -> None:
+    """Import GE ahead of time (from a background thread while files are read)."""
+    _import_gx()
+
+
 def _context(gx: Any) -> Any:
     """A throwaway in-memory context with progress bars off (they would spam CLI output and logs)."""
     from great_expectations.data_context.types.base import ProgressBarsConfig

@@ -185,6 +185,40 @@ def validation_results(ws: Workspace, version_id: str) -> pl.DataFrame:
         )
 
 
+def record_step_stats(con: Any, version_id: str, stats: list[Any]) -> None:
+    """Store what each ingest step did to a version (inside the caller's transaction)."""
+    con.execute("DELETE FROM ingest_step_stats WHERE version_id = ?", [version_id])
+    con.executemany(
+        "INSERT INTO ingest_step_stats (version_id, position, step, rows_in, rows_out, dropped, seconds, "
+        "peak_rss_mib, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                version_id,
+                pos,
+                s.step,
+                s.rows_in,
+                s.rows_out,
+                json.dumps(s.dropped),
+                s.seconds,
+                s.peak_rss_mib,
+                json.dumps(s.detail, ensure_ascii=False, default=str),
+            ]
+            for pos, s in enumerate(stats)
+        ],
+    )
+
+
+def step_stats(ws: Workspace, version_id: str) -> pl.DataFrame:
+    """What each ingest step did to a version, in step order (empty for versions from before step stats)."""
+    with connect(ws, read_only=True) as con:
+        return query_frame(
+            con,
+            "SELECT position, step, rows_in, rows_out, dropped, seconds, peak_rss_mib, detail "
+            "FROM ingest_step_stats WHERE version_id = ? ORDER BY position",
+            [version_id],
+        )
+
+
 def require_valid(
     con: Any, version_id: str, *, used_by: str, actor: str, allow_invalid_reason: str | None = None
 ) -> None:
