@@ -16,13 +16,19 @@ from typing import Any
 import polars as pl
 
 from lensforge.catalog.datasets import entry_from_catalog, resolve
-from lensforge.catalog.db import connect
+from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
 from lensforge.ingest.overlap import latest_report, run_near_dup_report, run_overlap_report
-from lensforge.ingest.run import IngestOutcome, IngestParams, ingest_dataset
+from lensforge.ingest.run import CatalogWrite, IngestOutcome, IngestParams, ingest_dataset
 from lensforge.ingest.steps import StepStats
-from lensforge.ingest.versions import current_version, load_quarantine, step_stats, validation_results
+from lensforge.ingest.versions import (
+    current_version,
+    load_quarantine,
+    registered_versions,
+    step_stats,
+    validation_results,
+)
 from lensforge.workspace import Workspace
 
 
@@ -101,31 +107,56 @@ def ingest_many(
 
         threading.Thread(target=warm_up, daemon=True).start()
 
+    registered = registered_versions(ws) if todo else {}
+    # Every dataset's catalog writes go in one transaction at the end: a catalog round trip costs tens of
+    # milliseconds, which dominated small datasets. A run killed before it leaves version folders that the
+    # next run removes, never a catalog row without its folder.
+    writes: list[CatalogWrite] = []
+    writes_lock = threading.Lock()
+
+    def defer(write: CatalogWrite) -> None:
+        with writes_lock:
+            writes.append(write)
+
     def one(did: str, entry: DatasetEntry) -> IngestOutcome:
         def on_step(step: str, position: int, total: int, stats: StepStats | None) -> None:
             emit(IngestEvent(did, step, position, total, stats))
 
         outcome = ingest_dataset(
-            ws, entry, sources=sources, params=params, actor=actor, on_step=on_step, allow_hub=strict or include_hub
+            ws,
+            entry,
+            sources=sources,
+            params=params,
+            actor=actor,
+            on_step=on_step,
+            allow_hub=strict or include_hub,
+            registered=registered,
+            defer=defer,
         )
         if outcome.status == "unchanged":
             emit(IngestEvent(did, "unchanged", len(outcome.steps), len(outcome.steps)))
         return outcome
 
     # Datasets overlap: while one is in Polars (which releases the GIL) another can be validated.
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [(did, pool.submit(one, did, entry)) for did, entry in todo]
-        for did, future in futures:
-            try:
-                outcome = future.result()
-            except LensforgeError as exc:
-                if strict:
-                    for _, other in futures:
-                        other.cancel()
-                    raise
-                skipped.append({"dataset_id": did, "reason": str(exc)})
-            else:
-                outcomes.append(outcome.as_dict())
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [(did, pool.submit(one, did, entry)) for did, entry in todo]
+            for did, future in futures:
+                try:
+                    outcome = future.result()
+                except LensforgeError as exc:
+                    if strict:
+                        for _, other in futures:
+                            other.cancel()
+                        raise
+                    skipped.append({"dataset_id": did, "reason": str(exc)})
+                else:
+                    outcomes.append(outcome.as_dict())
+    finally:
+        if writes:  # what finished is registered, even when a later dataset failed
+            with transaction(ws) as con:
+                for write in writes:
+                    write(con)
     overlap = None
     near = None
     if outcomes:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import duckdb
 import polars as pl
 
 from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec, LabelDecoding
 from lensforge.errors import LensforgeError
+from lensforge.hashing import md5_prefix
 from lensforge.ingest.readers import LINE, RAW, RawRead, escaped, read_file
 from lensforge.ingest.schema import conform
 from lensforge.ingest.steps import IngestContext, Step, StepOutput
@@ -143,7 +143,7 @@ def to_samples(
 def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
     """Stable ids: md5 of dataset, source id, original text and pair (the same input, the same id).
 
-    DuckDB's md5 is vectorised and does not change between library versions, unlike Polars' hash.
+    md5 (lensforge.hashing) is vectorised and does not change between library versions, unlike Polars' hash.
     """
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("sample_id"))
@@ -159,13 +159,7 @@ def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
             separator="\x1f",
         ).alias("k")
     )
-    con = duckdb.connect()
-    try:
-        con.register("keyed", keyed)
-        ids = con.sql("SELECT substr(md5(k), 1, 20) AS sample_id FROM keyed").pl()
-    finally:
-        con.close()
-    return frame.with_columns(ids["sample_id"])
+    return frame.with_columns(md5_prefix(keyed["k"], 20).alias("sample_id"))
 
 
 @dataclass

@@ -5,15 +5,17 @@ unexpected counts, so a report (and anyone who knows GE) reads them the same way
 checks stay declarative. Polars computes the few things GE has no expectation for (how many splits
 share a text, class proportions per split) as helper columns, and GE checks those columns.
 
-GE is slow to import, so it is imported inside `validate_version`; an ephemeral context is built per
-call, which costs milliseconds and leaves nothing on disk.
+GE is slow to import, so it is imported inside `validate_version` (never by commands that do not
+validate); one in-memory context serves every validation of a process and leaves nothing on disk.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,9 +157,7 @@ def validate_version(
         # all the not-null check reads; the labels themselves are checked one by one on `label_item`.
         rows = rows.with_columns(pl.col("label").list.join("|"))
 
-    gx = _import_gx()
-    context = _context(gx)
-    results = _run(gx, context, "rows", rows.select(row_columns), plan, ["sample_id", "text"])
+    results = _run("rows", rows.select(row_columns), plan, ["sample_id", "text"])
 
     if multilabel:
         items = _label_items(frame)
@@ -171,7 +171,7 @@ def validate_version(
         ]
         # The label-space result goes where single-label tasks have theirs: right after the not-null checks.
         position = next(i for i, r in enumerate(results) if r.expectation == "expect_column_values_to_be_unique")
-        results[position:position] = _run(gx, context, "label_items", items, item_plan, ["sample_id"])
+        results[position:position] = _run("label_items", items, item_plan, ["sample_id"])
 
     if resplit_by == "label" and labelled:
         carved = frame if resplit_splits is None else frame.filter(pl.col("split").is_in(list(resplit_splits)))
@@ -196,7 +196,7 @@ def validate_version(
                 worst,
             )
         ]
-        results += _run(gx, context, "class_proportions", proportions, proportion_plan, ["split", "label", "deviation"])
+        results += _run("class_proportions", proportions, proportion_plan, ["split", "label", "deviation"])
     return results
 
 
@@ -293,52 +293,59 @@ def _import_gx() -> Any:
     """Import GE only when validating: the import takes seconds, and analytics must be off before it."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GE fingerprints every pandas batch under 1 GB by hashing all its cells (5 s per million rows here),
+    # a marker we never read. Turning the threshold off changes no expectation and no result.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     return gx
 
 
 def warm_up() -> None:
-    """Import GE ahead of time (from a background thread while files are read)."""
-    _import_gx()
+    """Import GE and build its context ahead of time (from a background thread while files are read)."""
+    _batch_definition()
 
 
-def _context(gx: Any) -> Any:
-    """A throwaway in-memory context with progress bars off (they would spam CLI output and logs)."""
+_GX_LOCK = threading.Lock()
+
+
+@functools.cache
+def _batch_definition() -> Any:
+    """One in-memory context per process, with one pandas asset whose batches are the frames we pass in.
+
+    Built once: a context, a data source and a stored suite per dataset cost a tenth of a second each
+    time, which was most of the fixed cost of ingesting a small dataset. Progress bars are off (they
+    would spam CLI output and logs).
+    """
+    gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    return context
+    asset = context.data_sources.add_pandas("lensforge").add_dataframe_asset("frame")
+    return asset.add_batch_definition_whole_dataframe("whole")
 
 
-def _run(
-    gx: Any,
-    context: Any,
-    name: str,
-    data: pl.DataFrame,
-    plan: list[_Planned],
-    row_columns: list[str],
-) -> list[ExpectationResult]:
+def _run(name: str, data: pl.DataFrame, plan: list[_Planned], row_columns: list[str]) -> list[ExpectationResult]:
     """Run the planned expectations on one frame (as pandas: GE rejects Polars) and return results in plan order.
 
-    GE reports unexpected rows by position only: asking it for `unexpected_index_column_names` makes it
-    look up every unexpected row one by one (tens of seconds when 100K rows fail), so the rows named in
-    examples are read back from the Polars frame instead.
+    The suite is validated against the batch directly, not stored in the context. GE reports unexpected
+    rows by position only: asking it for `unexpected_index_column_names` makes it look up every
+    unexpected row one by one (tens of seconds when 100K rows fail), so the rows named in examples are
+    read back from the Polars frame instead.
     """
-    batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
-    suite = context.suites.add(gx.ExpectationSuite(name=name))
+    gx = _import_gx()
+    definition = _batch_definition()
+    suite = gx.ExpectationSuite(name=name)
     for planned in plan:
         expectation = planned.make(gx)
         expectation.meta = {"lensforge_key": planned.key}
         suite.add_expectation(expectation)
-    validation = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=name))
-    outcome = validation.run(
-        batch_parameters={"dataframe": data.to_pandas()},
-        result_format={
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": _PARTIAL_UNEXPECTED,
-        },
-    )
+    frame = data.to_pandas()
+    with _GX_LOCK:  # one context is shared by the ingest worker threads
+        outcome = definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+            suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": _PARTIAL_UNEXPECTED}
+        )
     by_key = {r.expectation_config.meta["lensforge_key"]: r for r in outcome.results}
     return [_result(planned, by_key[planned.key], data.select(row_columns)) for planned in plan]
 

@@ -130,6 +130,12 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def registered_versions(ws: Workspace) -> dict[str, str]:
+    """Every catalogued version id with its dataset id (one query, for a run over many datasets)."""
+    with connect(ws, read_only=True) as con:
+        return dict(con.execute("SELECT version_id, dataset_id FROM ingested_versions").fetchall())
+
+
 def current_version(ws: Workspace, dataset_id: str) -> dict[str, Any] | None:
     """The latest ingested version of a dataset, or None if it was never ingested."""
     with connect(ws, read_only=True) as con:
