@@ -9,48 +9,15 @@ from __future__ import annotations
 
 import html
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
 
-from lensforge.ingest.normalise import text_key_expr
+from lensforge.ingest.normalise import apply_where, needs_whitespace_fix, text_key_expr
 from lensforge.ingest.schema import TEXT_MAX_CHARS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput, drop_where
 
 _HTML_ENTITY = r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);"
-
-
-def _apply_where(s: pl.Series, mask: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
-    """Apply `fn` only to the rows that need it (most texts need no change, and these ops are costly)."""
-    mask = mask.fill_null(False)
-    if not mask.any():
-        return s
-    return s.scatter(mask.arg_true(), fn(s.filter(mask)))
-
-
-# Whitespace other than a single ASCII space: Aho-Corasick over literals is ~10x cheaper than a regex.
-_ODD_SPACE = [
-    "  ",
-    "\t",
-    "\n",
-    "\r",
-    "\x0b",
-    "\x0c",
-    "\x85",
-    "\xa0",
-    "\u1680",
-    "\u2028",
-    "\u2029",
-    "\u202f",
-    "\u205f",
-    "\u3000",
-    *[chr(c) for c in range(0x2000, 0x200B)],
-]
-
-
-def _needs_whitespace_fix(s: pl.Series) -> pl.Series:
-    return s.str.contains_any(_ODD_SPACE) | s.str.starts_with(" ") | s.str.ends_with(" ")
 
 
 def nfkc(s: pl.Series) -> pl.Series:
@@ -73,14 +40,14 @@ def normalise_series(s: pl.Series, *, html_unescape: bool, strip_outer_quotes: b
         return s
     s = nfkc(s)
     if html_unescape:
-        s = _apply_where(
+        s = apply_where(
             s, s.str.contains(_HTML_ENTITY), lambda x: x.map_elements(html.unescape, return_dtype=pl.String)
         )
-    s = _apply_where(s, _needs_whitespace_fix(s), lambda x: x.str.replace_all(r"\s+", " ").str.strip_chars())
+    s = apply_where(s, needs_whitespace_fix(s), lambda x: x.str.replace_all(r"\s+", " ").str.strip_chars())
     if strip_outer_quotes:
         # Texts stored as """...""" keep literal quotes after CSV parsing; take off a balanced pair.
         quoted = s.str.starts_with('"') & s.str.ends_with('"') & (s.str.len_chars() >= 2)
-        s = _apply_where(s, quoted, lambda x: x.str.slice(1, x.str.len_chars() - 2).str.strip_chars())
+        s = apply_where(s, quoted, lambda x: x.str.slice(1, x.str.len_chars() - 2).str.strip_chars())
     return s
 
 

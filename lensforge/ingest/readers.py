@@ -169,18 +169,20 @@ def _lines_fast(data: bytes) -> pl.Series | None:
         )
     except pl.exceptions.ComputeError:
         return None
-    return frame["line"].fill_null("").str.strip_suffix("\r")
+    return frame["line"].fill_null("")
 
 
-def _physical_lines(data: bytes, spec: IngestSpec, origin: str) -> pl.DataFrame:
-    """Every physical line: RAW (undecodable bytes shown as \\xNN), LINE (1-based), BAD (a reason or null).
+def _physical_lines(data: bytes, spec: IngestSpec, origin: str, *, keep_cr: bool = False) -> pl.DataFrame:
+    """Every physical line: RAW (undecodable bytes shown as \\xNN, a CR before the LF kept), LINE (1-based),
+    BAD (a reason or null).
 
     Line-level trouble (invalid bytes, NUL) is marked here and quarantined with its record later, so a
-    bad byte costs its record only.
+    bad byte costs its record only. Polars' line reader drops the CR of a CRLF ending; with `keep_cr`
+    (quoted CSV, where a CR may sit inside a field) lines are split in Python instead when the file has CRs.
     """
     if _utf8(spec) and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    fast = _lines_fast(data) if _utf8(spec) else None
+    fast = _lines_fast(data) if _utf8(spec) and not (keep_cr and b"\r" in data) else None
     if fast is not None:
         return fast.to_frame(RAW).with_columns(
             pl.int_range(1, fast.len() + 1, dtype=pl.Int64).alias(LINE),
@@ -193,15 +195,18 @@ def _physical_lines(data: bytes, spec: IngestSpec, origin: str) -> pl.DataFrame:
     if lines and lines[-1] == "":
         lines.pop()
     reasons: list[str | None] = [None] * len(lines)
-    for i, line in enumerate(lines):  # careful path only: files with bytes invalid in their encoding
-        if _SURROGATE.search(line):
-            reasons[i] = "bad_encoding"
-            lines[i] = _printable(line)
-        elif "\x00" in line:
-            reasons[i] = "bad_bytes"
+    if any(_SURROGATE.search(line) for line in lines):  # only files with bytes invalid in their encoding
+        for i, line in enumerate(lines):
+            if _SURROGATE.search(line):
+                reasons[i] = "bad_encoding"
+                lines[i] = _printable(line)
+            elif "\x00" in line:
+                reasons[i] = "bad_bytes"
+    else:
+        reasons = [None if "\x00" not in line else "bad_bytes" for line in lines]
     return pl.DataFrame(
         {
-            RAW: pl.Series(lines, dtype=pl.String).str.strip_suffix("\r"),
+            RAW: pl.Series(lines, dtype=pl.String),
             LINE: pl.int_range(1, len(lines) + 1, dtype=pl.Int64, eager=True),
             BAD: pl.Series(reasons, dtype=pl.String),
         }
@@ -227,11 +232,16 @@ def _join_quoted_records(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFram
         else:
             break_at = int(marked.filter(pl.col("_rec") == marked["_rec"][-1])[LINE][0])
         done = marked if break_at is None else marked.filter(pl.col(LINE) < break_at)
-        multi = done["_open"].any()
-        if multi:
-            done = done.group_by("_rec", maintain_order=True).agg(
-                pl.col(RAW).str.join("\n"), pl.col(LINE).first(), pl.col(BAD).drop_nulls().first()
+        if done["_open"].any():
+            # Only the lines of multi-line records are grouped; the rest pass through as they are.
+            inside = pl.col("_open") | pl.col("_open").shift(1, fill_value=False)
+            single = done.filter(~inside)
+            joined = (
+                done.filter(inside)
+                .group_by("_rec", maintain_order=True)
+                .agg(pl.col(RAW).str.join("\n"), pl.col(LINE).first(), pl.col(BAD).drop_nulls().first())
             )
+            done = pl.concat([single.select(RAW, LINE, BAD), joined.select(RAW, LINE, BAD)]).sort(LINE)
         records.append(done.select(RAW, LINE, BAD))
         if break_at is None:
             break
@@ -293,6 +303,33 @@ def _parse_quoted(records: pl.DataFrame, header: list[str], delimiter: str) -> p
     ).with_columns(records[LINE])
 
 
+def _parse_whole(
+    data: bytes, spec: IngestSpec, header: list[str], delimiter: str, good: pl.DataFrame
+) -> pl.DataFrame | None:
+    """When every record is well-formed, Polars' CSV reader parses the file's own bytes in one call (the
+    fastest path); None when it disagrees with the record count made beforehand, or refuses."""
+    if not _utf8(spec):
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        parsed = pl.read_csv(
+            io.BytesIO(data),
+            separator=delimiter,
+            quote_char='"' if spec.quoting else None,
+            has_header=spec.header,
+            new_columns=header,
+            infer_schema=False,
+            empty_string_is_null=False,
+            comment_prefix=None,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if parsed.height != good.height or parsed.columns != header:
+        return None
+    return parsed.with_columns(good[LINE])
+
+
 def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, used: set[str]) -> RawRead:
     """CSV/TSV, quoted or not, without a per-record Python parser on the main path.
 
@@ -300,14 +337,17 @@ def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, 
     record's field count is taken outside quotes; well-formed records are split by Polars. Ragged,
     blank, undecodable and unclosed records are quarantined with their first line.
     """
-    lines = _physical_lines(data, spec, origin)
+    quoted = spec.quoting
+    lines = _physical_lines(data, spec, origin, keep_cr=quoted)
     if lines.height == 0:
         raise LensforgeError(f"{origin}: empty file")
-    quoted = spec.quoting
     if quoted:
         records, unclosed = _join_quoted_records(lines)
     else:
         records, unclosed = lines, _bad_frame([], [], [], [])
+    # A CRLF file's records end in CR; a CR inside a quoted field stays, as Polars' CSV reader keeps it.
+    records = records.with_columns(pl.col(RAW).str.strip_suffix("\r"))
+    unclosed = unclosed.with_columns(pl.col(RAW).str.strip_suffix("\r"))
     if spec.header:
         if records.height == 0 or int(records[LINE][0]) != 1:
             raise LensforgeError(f"{origin}, line 1: a quote in the header is never closed")
@@ -326,7 +366,7 @@ def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, 
         # Short rows are kept when every missing trailing column is one the spec does not use.
         last_used = max((header.index(c) for c in used if c in header), default=n_cols - 1)
         ok = ok | ((pl.col("__n") < n_cols) & (pl.col("__n") > last_used))
-    blank = pl.col(RAW).str.strip_chars() == ""
+    blank = pl.col(RAW).str.contains(r"^\s*$")
     kind = (
         pl.when(pl.col(BAD).is_not_null())
         .then(pl.col(BAD))
@@ -355,14 +395,16 @@ def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, 
             ),
         ]
     ).sort(LINE)
-    if quoted and good[RAW].str.contains('"', literal=True).any():
+    exact = bad.height == 0 and bool((good["__n"] == n_cols).all())
+    rows = _parse_whole(data, spec, header, delimiter, good) if exact else None
+    if rows is not None:
+        pass
+    elif quoted and good[RAW].str.contains('"', literal=True).any():
         pad = pl.col(RAW) + pl.lit(delimiter).repeat_by(pl.lit(n_cols) - pl.col("__n")).list.join("")
         rows = _parse_quoted(good.with_columns(pad.alias(RAW)), header, delimiter)
     else:
-        fields = pl.col(RAW).str.split(delimiter)
-        rows = good.select(
-            *[fields.list.get(i, null_on_oob=True).alias(name) for i, name in enumerate(header)], pl.col(LINE)
-        )
+        fields = pl.col(RAW).str.split_exact(delimiter, max(n_cols - 1, 0)).struct.rename_fields(header)
+        rows = good.select(fields.alias("__fields"), pl.col(LINE)).unnest("__fields")
     return RawRead(
         rows=rows,
         bad=bad,
@@ -375,7 +417,7 @@ def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, 
 def _read_jsonl(data: bytes, spec: IngestSpec, origin: str) -> RawRead:
     """One JSON object per line. Polars parses the whole file when every line is a flat object; otherwise
     each line is parsed on its own, so a broken line is quarantined with its number and costs only itself."""
-    lines = _physical_lines(data, spec, origin)
+    lines = _physical_lines(data, spec, origin).with_columns(pl.col(RAW).str.strip_suffix("\r"))
     if lines.height == 0:
         raise LensforgeError(f"{origin}: empty file")
     blank = lines[RAW].str.strip_chars() == ""
