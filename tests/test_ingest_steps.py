@@ -296,3 +296,42 @@ def test_validate_needs_the_pair_text_for_pair_tasks_and_records_results():
     assert failed == ["expect_column_values_to_be_in_set(label)"]
     names = [r.expectation for r in c.facts["validation"]]
     assert names[-2:] == ["ingest_split_has_rows", "ingest_split_has_rows"]
+
+
+def test_small_datasets_run_together_with_one_validation_and_a_bad_one_is_skipped(ws, tmp_path):
+    from test_ingest_inputs import TWEETS, _entry, _register, _write
+
+    from lensforge.ingest.api import ingest_many
+    from lensforge.ingest.run import ingest_dataset
+
+    rows = [(f"{t} (report {i})", lab) for i in range(10) for t, lab in TWEETS]
+    body = "id\ttext\tlabel\n" + "".join(f"{i}\t{t}\t{lab}\n" for i, (t, lab) in enumerate(rows))
+    entries = []
+    for name in ("Alpha", "Beta", "Broken"):
+        _write(tmp_path, name.lower(), "train.tsv", body if name != "Broken" else bytes(range(256)) * 4)
+        entries.append(_register(ws, _entry(name, "tsv", [{"split": "train", "path": "train.tsv"}], quoting=False)))
+    targets = [(e.dataset_id, e) for e in entries]
+    events = []
+    out = ingest_many(
+        ws,
+        targets,
+        sources=tmp_path,
+        params=IngestParams(),
+        actor="t",
+        strict=False,
+        on_progress=events.append,
+        workers=1,
+    )
+    assert [o["dataset_id"] for o in out["ingested"]] == ["en/Alpha@1", "en/Beta@1"]
+    assert (
+        out["skipped"][0]["dataset_id"] == "en/Broken@1" and "not a delimited text file" in out["skipped"][0]["reason"]
+    )
+    for o in out["ingested"]:
+        validate = next(s for s in o["steps"] if s["step"] == "validate")
+        assert validate["detail"]["run_with"] == 2 and o["valid"]
+    assert {e.dataset_id for e in events if e.stats is not None and e.step == "write"} == {"en/Alpha@1", "en/Beta@1"}
+    # The same version, counts and validation as ingesting alone.
+    alone = ingest_dataset(ws, entries[0], sources=tmp_path, params=IngestParams(), actor="t")
+    first = out["ingested"][0]
+    assert alone.status == "unchanged" and alone.version_id == first["version_id"]
+    assert alone.kept == first["kept"] and alone.dropped == first["dropped"]

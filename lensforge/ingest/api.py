@@ -20,7 +20,8 @@ from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
 from lensforge.ingest.overlap import latest_report, run_near_dup_report, run_overlap_report
-from lensforge.ingest.run import CatalogWrite, IngestOutcome, IngestParams, ingest_dataset
+from lensforge.ingest.run import CatalogWrite, IngestOutcome, IngestParams, ingest_dataset, ingest_together
+from lensforge.ingest.sources import resolve_source
 from lensforge.ingest.steps import StepStats
 from lensforge.ingest.versions import (
     current_version,
@@ -30,6 +31,24 @@ from lensforge.ingest.versions import (
     validation_results,
 )
 from lensforge.workspace import Workspace
+
+# Datasets under this many raw bytes (~25K short texts) are ingested together, step by step: their cost is
+# mostly per call (Great Expectations, DuckDB, Parquet), not per row.
+SMALL_DATASET_BYTES = 4 << 20
+
+
+def _raw_bytes(entry: DatasetEntry, sources: Path | None) -> int:
+    """Size of a dataset's raw files (a Hub-only or unresolvable source counts as large)."""
+    if entry.ingest is None:
+        return SMALL_DATASET_BYTES
+    try:
+        root = resolve_source(entry, sources, allow_hub=False).root
+    except LensforgeError:
+        return SMALL_DATASET_BYTES
+    if root is None:
+        return SMALL_DATASET_BYTES
+    paths = [root / f.path for f in entry.ingest.files]
+    return sum(p.stat().st_size for p in paths if p.is_file())
 
 
 def entry_for(ws: Workspace, dataset_id: str) -> DatasetEntry:
@@ -118,45 +137,74 @@ def ingest_many(
         with writes_lock:
             writes.append(write)
 
-    def one(did: str, entry: DatasetEntry) -> IngestOutcome:
+    def progress(did: str) -> Callable[[str, int, int, StepStats | None], None]:
         def on_step(step: str, position: int, total: int, stats: StepStats | None) -> None:
             emit(IngestEvent(did, step, position, total, stats))
 
-        outcome = ingest_dataset(
+        return on_step
+
+    def done(did: str, result: IngestOutcome | LensforgeError) -> tuple[str, IngestOutcome | LensforgeError]:
+        if isinstance(result, IngestOutcome) and result.status == "unchanged":
+            emit(IngestEvent(did, "unchanged", len(result.steps), len(result.steps)))
+        return did, result
+
+    def one(did: str, entry: DatasetEntry) -> list[tuple[str, IngestOutcome | LensforgeError]]:
+        try:
+            outcome = ingest_dataset(
+                ws,
+                entry,
+                sources=sources,
+                params=params,
+                actor=actor,
+                on_step=progress(did),
+                allow_hub=strict or include_hub,
+                registered=registered,
+                defer=defer,
+            )
+        except LensforgeError as exc:
+            return [(did, exc)]
+        return [done(did, outcome)]
+
+    def together(group: list[tuple[str, DatasetEntry]]) -> list[tuple[str, IngestOutcome | LensforgeError]]:
+        results = ingest_together(
             ws,
-            entry,
+            [entry for _, entry in group],
             sources=sources,
             params=params,
             actor=actor,
-            on_step=on_step,
+            defer=defer,
+            on_step=progress,
             allow_hub=strict or include_hub,
             registered=registered,
-            defer=defer,
         )
-        if outcome.status == "unchanged":
-            emit(IngestEvent(did, "unchanged", len(outcome.steps), len(outcome.steps)))
-        return outcome
+        return [done(did, r) for (did, _), r in zip(group, results, strict=True)]
 
-    # Datasets overlap: while one is in Polars (which releases the GIL) another can be validated.
+    # Small datasets go through their steps together (a step's fixed cost paid once per group, one group per
+    # worker); larger ones one by one. Datasets overlap: while one is in Polars (which releases the GIL)
+    # another can be validated.
+    small = [(did, entry) for did, entry in todo if _raw_bytes(entry, sources) < SMALL_DATASET_BYTES]
+    large = [(did, entry) for did, entry in todo if (did, entry) not in small]
+    groups = [small[k :: max(1, workers)] for k in range(max(1, workers))] if len(small) > 1 else [[x] for x in small]
+    results: dict[str, IngestOutcome | LensforgeError] = {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [(did, pool.submit(one, did, entry)) for did, entry in todo]
-            for did, future in futures:
-                try:
-                    outcome = future.result()
-                except LensforgeError as exc:
-                    if strict:
-                        for _, other in futures:
-                            other.cancel()
-                        raise
-                    skipped.append({"dataset_id": did, "reason": str(exc)})
-                else:
-                    outcomes.append(outcome.as_dict())
+            futures = [pool.submit(one, did, entry) for did, entry in large]
+            futures += [pool.submit(together, group) for group in groups if group]
+            for future in futures:
+                results.update(future.result())
     finally:
-        if writes:  # what finished is registered, even when a later dataset failed
+        if writes:  # what finished is registered, even when another dataset failed
             with transaction(ws) as con:
                 for write in writes:
                     write(con)
+    for did, _ in todo:
+        result = results[did]
+        if isinstance(result, LensforgeError):
+            if strict:
+                raise result
+            skipped.append({"dataset_id": did, "reason": str(result)})
+        else:
+            outcomes.append(result.as_dict())
     overlap = None
     near = None
     if outcomes:

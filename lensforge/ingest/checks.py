@@ -17,7 +17,7 @@ import polars as pl
 
 from lensforge.ingest.schema import SPLITS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput
-from lensforge.ingest.validate import ExpectationResult, validate_version
+from lensforge.ingest.validate import ExpectationResult, ValidationRequest, validate_many
 
 RECORDS_CHECK = "ingest_records_match_declared"
 SPLIT_CHECK = "ingest_split_has_rows"
@@ -135,23 +135,39 @@ class Validate(Step):
         return ("sample_id", "split", "text", "text_key", *target, *pair)
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        return self._finish(frame, ctx, validate_many([self._request(frame, ctx)])[0])
+
+    @staticmethod
+    def run_many(steps: list[Validate], frames: list[pl.DataFrame], ctxs: list[IngestContext]) -> list[StepOutput]:
+        """Validate many small datasets in as few GE runs as possible (see `validate_many`)."""
+        requests = [step._request(f, c) for step, f, c in zip(steps, frames, ctxs, strict=True)]
+        results = validate_many(requests)
+        return [step._finish(f, c, r) for step, f, c, r in zip(steps, frames, ctxs, results, strict=True)]
+
+    def _request(self, frame: pl.DataFrame, ctx: IngestContext) -> ValidationRequest:
         info = ctx.facts.get("split")
         method = info.method if info is not None else "official"
-        carved = {"dev_from_train": ("train", "dev"), "test_from_train": ("train", "test")}.get(method)
-        results = validate_version(
+        return ValidationRequest(
             frame,
-            task_type=self.task_type,
-            label_space=self.label_space,
+            self.task_type,
+            self.label_space,
             resplit_by="label" if info is not None and info.stratified_by and method != "official" else None,
-            resplit_splits=carved,
+            resplit_splits={"dev_from_train": ("train", "dev"), "test_from_train": ("train", "test")}.get(method),
         )
+
+    def _finish(self, frame: pl.DataFrame, ctx: IngestContext, results: list[ExpectationResult]) -> StepOutput:
+        info = ctx.facts.get("split")
+        method = info.method if info is not None else "official"
         kept = {s: int(n) for s, n in frame.group_by("split").len().iter_rows()}
         by_file: dict[str, dict[str, int]] = {}
         for part in ctx.dropped:
             for name, reason, n in part.group_by("source_file", "reason").len().iter_rows():
                 by_file.setdefault(name, {})[reason] = by_file.get(name, {}).get(reason, 0) + int(n)
-        results += records_checks(ctx.raw_files, quoting=self.quoting, fmt=self.fmt)
-        results += split_checks(kept, ctx.raw_files, method, by_file)
+        results = [
+            *results,
+            *records_checks(ctx.raw_files, quoting=self.quoting, fmt=self.fmt),
+            *split_checks(kept, ctx.raw_files, method, by_file),
+        ]
         ctx.facts["validation"] = results
         failed = [r.expectation + (f"({r.column})" if r.column else "") for r in results if not r.success]
         return StepOutput(kept=frame, detail={"checks": len(results), "failed": failed})

@@ -71,7 +71,7 @@ def needs_whitespace_fix(s: pl.Series) -> pl.Series:
     return s.str.contains_any(_ODD_SPACE) | s.str.starts_with(" ") | s.str.ends_with(" ")
 
 
-_EDGE_QUOTE_CHARS = ["\"", "'", "“", "”", "«", "»", "„", "`"]
+_EDGE_QUOTE_CHARS = ['"', "'", "“", "”", "«", "»", "„", "`"]
 
 
 def text_keys(s: pl.Series) -> pl.Series:

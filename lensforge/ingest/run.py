@@ -40,7 +40,7 @@ from lensforge.ingest.readers import LINE, RAW, RawRead, load_bytes
 from lensforge.ingest.schema import SPLITS, TEXT_MAX_CHARS, conform, quarantine_schema
 from lensforge.ingest.sources import load_hub_splits, resolve_source
 from lensforge.ingest.splits import AssignSplits
-from lensforge.ingest.steps import IngestContext, OnStep, Pipeline, Step, StepOutput, StepStats
+from lensforge.ingest.steps import IngestContext, Lane, OnStep, Pipeline, Step, StepOutput, StepStats, run_together
 from lensforge.ingest.versions import (
     clean_leftovers,
     file_sha256,
@@ -257,18 +257,115 @@ def ingest_dataset(
     removed by a later run.
     """
     commit = defer or (lambda write: _commit_now(ws, write))
+    job = _prepare(ws, entry, sources=sources, params=params, allow_hub=allow_hub, registered=registered)
+    if job.outcome is not None:
+        commit(functools.partial(_make_current, version_id=job.ctx.version_id, dataset_id=entry.dataset_id))
+        return job.outcome
+    try:
+        kept, stats = job.pipeline.run(pl.DataFrame(), job.ctx, on_step=on_step)
+        return _publish(job, kept, stats, commit, actor)
+    finally:
+        job.discard()
+
+
+def ingest_together(
+    ws: Workspace,
+    entries: list[DatasetEntry],
+    *,
+    sources: Path | None,
+    params: IngestParams,
+    actor: str,
+    defer: Defer,
+    on_step: Callable[[str], OnStep] | None = None,
+    allow_hub: bool = True,
+    registered: dict[str, str] | None = None,
+) -> list[IngestOutcome | LensforgeError]:
+    """`ingest_dataset` for many small datasets, run step by step together (see `run_together`), so each
+    call-bound cost (Great Expectations above all) is paid once for the lot. One outcome or error per entry.
+    `on_step(dataset_id)` gives each dataset's progress callback."""
+    results: list[IngestOutcome | LensforgeError | None] = [None] * len(entries)
+    jobs: list[tuple[int, _Job]] = []
+    for i, entry in enumerate(entries):
+        try:
+            job = _prepare(ws, entry, sources=sources, params=params, allow_hub=allow_hub, registered=registered)
+        except LensforgeError as exc:
+            results[i] = exc
+            continue
+        if job.outcome is not None:
+            defer(functools.partial(_make_current, version_id=job.ctx.version_id, dataset_id=entry.dataset_id))
+            results[i] = job.outcome
+        else:
+            jobs.append((i, job))
+    by_steps: dict[tuple[str, ...], list[tuple[int, _Job]]] = {}
+    for i, job in jobs:
+        by_steps.setdefault(tuple(job.pipeline.names), []).append((i, job))
+    try:
+        for group in by_steps.values():
+            lanes = [
+                Lane(
+                    job.pipeline,
+                    job.ctx,
+                    pl.DataFrame(),
+                    on_step=on_step(job.ctx.entry.dataset_id) if on_step else None,
+                )
+                for _, job in group
+            ]
+            run_together(lanes)
+            for (i, job), lane in zip(group, lanes, strict=True):
+                if lane.error is not None:
+                    results[i] = lane.error
+                    continue
+                try:
+                    results[i] = _publish(job, lane.frame, lane.stats, defer, actor)
+                except LensforgeError as exc:
+                    results[i] = exc
+    finally:
+        for _, job in jobs:
+            job.discard()
+    return [r if r is not None else LensforgeError("not ingested") for r in results]
+
+
+@dataclass
+class _Job:
+    """A dataset ready to run: its pipeline and context (with a staging folder), or already answered."""
+
+    ctx: IngestContext
+    pipeline: Pipeline
+    out_dir: Path
+    rel: str
+    source: str
+    params: IngestParams
+    leftovers: list[dict[str, str]]
+    outcome: IngestOutcome | None = None  # set when the version already exists
+
+    def discard(self) -> None:
+        if self.ctx.staging is not None and self.ctx.staging.exists():
+            shutil.rmtree(self.ctx.staging, ignore_errors=True)
+
+
+def _prepare(
+    ws: Workspace,
+    entry: DatasetEntry,
+    *,
+    sources: Path | None,
+    params: IngestParams,
+    allow_hub: bool,
+    registered: dict[str, str] | None,
+) -> _Job:
+    """Resolve the source, build the pipeline (checking its column contract before any file is read), hash
+    the raw files into the version id, and clean what a killed run left; stage a folder if there is work."""
     resolved = resolve_source(entry, sources, allow_hub=allow_hub)
     if resolved.kind == "hub":
         entry = _hub_spec(entry)
     if entry.ingest is None:
         raise LensforgeError(f"{entry.dataset_id} has no ingestion spec in the registry")
     spec = entry.ingest
-    pipeline = Pipeline(ingest_steps(entry, params))  # the column contract is checked before any file is read
+    pipeline = Pipeline(ingest_steps(entry, params))
 
     ctx = IngestContext(entry=entry, source_root=resolved.root)
     hashes = _hash_sources(ctx, resolved.kind, resolved.description)
     # Everything that changes decoded rows or the labels curation will see enters the id.
-    version_id = make_version_id(
+    ctx.version_id = make_version_id(
         entry.dataset_id,
         hashes,
         {
@@ -280,37 +377,38 @@ def ingest_dataset(
         },
         params.version_fields(),
     )
-    ctx.version_id = version_id
-    out_dir = version_dir(ws, entry.dataset_id, version_id)
+    out_dir = version_dir(ws, entry.dataset_id, ctx.version_id)
     rel = str(out_dir.relative_to(ws.root))
-
     if registered is None:
         registered = registered_versions(ws)
-    existing = registered.get(version_id)
+    existing = registered.get(ctx.version_id)
     if existing and existing != entry.dataset_id:
         raise LensforgeError(
-            f"{entry.dataset_id}: version {version_id} is already registered for {existing}; refusing to replace it"
+            f"{entry.dataset_id}: version {ctx.version_id} is already registered for {existing}; refusing to replace it"
         )
     leftovers = clean_leftovers(ws, entry.dataset_id, set(registered))
+    job = _Job(ctx, pipeline, out_dir, rel, resolved.description, params, leftovers)
     if existing and (out_dir / "report.json").is_file():
-        return _unchanged(commit, entry, version_id, out_dir, rel, leftovers)
-
+        job.outcome = _unchanged(entry, ctx.version_id, out_dir, rel, leftovers)
+        return job
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    ctx.staging = Path(tempfile.mkdtemp(prefix=temp_prefix(version_id), dir=out_dir.parent))
-    try:
-        kept, stats = pipeline.run(pl.DataFrame(), ctx, on_step=on_step)
-        outcome, report = _account(ctx, kept, stats, resolved.description, rel, params)
-        outcome.leftovers = leftovers
-        (ctx.staging / "report.json").write_text(
-            json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
-        )
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(ctx.staging, out_dir)
-        commit(functools.partial(_register, ctx=ctx, outcome=outcome, report=report, stats=stats, actor=actor))
-    finally:
-        if ctx.staging.exists():
-            shutil.rmtree(ctx.staging, ignore_errors=True)
+    ctx.staging = Path(tempfile.mkdtemp(prefix=temp_prefix(ctx.version_id), dir=out_dir.parent))
+    return job
+
+
+def _publish(job: _Job, kept: pl.DataFrame, stats: list[StepStats], commit: Defer, actor: str) -> IngestOutcome:
+    """The report into the staged folder, the folder renamed into place, the catalog writes committed."""
+    ctx = job.ctx
+    assert ctx.staging is not None
+    outcome, report = _account(ctx, kept, stats, job.source, job.rel, job.params)
+    outcome.leftovers = job.leftovers
+    (ctx.staging / "report.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+    )
+    if job.out_dir.exists():
+        shutil.rmtree(job.out_dir)
+    os.replace(ctx.staging, job.out_dir)
+    commit(functools.partial(_register, ctx=ctx, outcome=outcome, report=report, stats=stats, actor=actor))
     return outcome
 
 
@@ -326,11 +424,10 @@ def _make_current(con: duckdb.DuckDBPyConnection, *, version_id: str, dataset_id
 
 
 def _unchanged(
-    commit: Defer, entry: DatasetEntry, version_id: str, out_dir: Path, rel: str, leftovers: list[dict[str, str]]
+    entry: DatasetEntry, version_id: str, out_dir: Path, rel: str, leftovers: list[dict[str, str]]
 ) -> IngestOutcome:
-    """The version already exists: make it current again and return what its report says."""
+    """The version already exists: what its report says (the caller makes it current again)."""
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
-    commit(functools.partial(_make_current, version_id=version_id, dataset_id=entry.dataset_id))
     return IngestOutcome(
         dataset_id=entry.dataset_id,
         version_id=version_id,

@@ -147,36 +147,93 @@ class Pipeline:
         self, frame: pl.DataFrame, ctx: IngestContext, *, on_step: OnStep | None = None
     ) -> tuple[pl.DataFrame, list[StepStats]]:
         """Run every step in order; returns the kept rows and per-step stats (dropped rows go to `ctx.dropped`)."""
-        stats: list[StepStats] = []
-        total = len(self.steps)
+        lane = Lane(self, ctx, frame, on_step=on_step)
         for position, step in enumerate(self.steps):
-            if on_step is not None:
-                on_step(step.name, position, total, None)
+            lane.started(position)
             started = time.perf_counter()
-            out = step.run(frame, ctx)
-            seconds = time.perf_counter() - started
-            rows_in = frame.height if out.rows_in is None else out.rows_in
-            gone = out.dropped if out.dropped is not None and out.dropped.height else None
-            by_reason: dict[str, int] = {}
-            if gone is not None:
-                by_reason = {str(r): int(n) for r, n in gone.group_by("reason").len().sort("reason").iter_rows()}
-                ctx.dropped.append(gone)
-            if rows_in != out.kept.height + sum(by_reason.values()):
-                raise RuntimeError(
-                    f"ingest step {step.name!r} lost rows for {ctx.entry.dataset_id}: {rows_in} in, "
-                    f"{out.kept.height} kept, {sum(by_reason.values())} dropped"
-                )
-            record = StepStats(
-                step=step.name,
-                rows_in=rows_in,
-                rows_out=out.kept.height,
-                dropped=by_reason,
-                seconds=round(seconds, 4),
-                peak_rss_mib=_peak_rss_mib(),
-                detail=out.detail,
+            lane.finished(position, step.run(lane.frame, ctx), time.perf_counter() - started)
+        return lane.frame, lane.stats
+
+
+@dataclass
+class Lane:
+    """One dataset on its way through its pipeline: the rows so far and what each step did."""
+
+    pipeline: Pipeline
+    ctx: IngestContext
+    frame: pl.DataFrame = field(default_factory=pl.DataFrame)
+    stats: list[StepStats] = field(default_factory=list)
+    error: LensforgeError | None = None
+    on_step: OnStep | None = None
+
+    def started(self, position: int) -> None:
+        if self.on_step is not None:
+            self.on_step(self.pipeline.steps[position].name, position, len(self.pipeline.steps), None)
+
+    def finished(self, position: int, out: StepOutput, seconds: float) -> None:
+        """Book a step's output: dropped rows to the context, the in = out + dropped check, the stats."""
+        step, ctx = self.pipeline.steps[position], self.ctx
+        rows_in = self.frame.height if out.rows_in is None else out.rows_in
+        gone = out.dropped if out.dropped is not None and out.dropped.height else None
+        by_reason: dict[str, int] = {}
+        if gone is not None:
+            by_reason = {str(r): int(n) for r, n in gone.group_by("reason").len().sort("reason").iter_rows()}
+            ctx.dropped.append(gone)
+        if rows_in != out.kept.height + sum(by_reason.values()):
+            raise RuntimeError(
+                f"ingest step {step.name!r} lost rows for {ctx.entry.dataset_id}: {rows_in} in, "
+                f"{out.kept.height} kept, {sum(by_reason.values())} dropped"
             )
-            stats.append(record)
-            if on_step is not None:
-                on_step(step.name, position, total, record)
-            frame = out.kept
-        return frame, stats
+        record = StepStats(
+            step=step.name,
+            rows_in=rows_in,
+            rows_out=out.kept.height,
+            dropped=by_reason,
+            seconds=round(seconds, 4),
+            peak_rss_mib=_peak_rss_mib(),
+            detail=out.detail,
+        )
+        self.stats.append(record)
+        self.frame = out.kept
+        if self.on_step is not None:
+            self.on_step(step.name, position, len(self.pipeline.steps), record)
+
+
+def run_together(lanes: list[Lane]) -> None:
+    """Run several datasets' pipelines step by step: every dataset goes through step k before any goes to
+    step k+1, so a step that can handle many datasets in one go (a `run_many` static method, like
+    validation) does. Meant for small datasets, whose cost is per call, not per row.
+
+    The pipelines must list the same steps. A dataset whose step raises LensforgeError stops there
+    (`lane.error`) and the others go on; a shared step's time is split evenly among its datasets.
+    """
+    names = lanes[0].pipeline.names if lanes else []
+    if any(lane.pipeline.names != names for lane in lanes):
+        raise ValueError("datasets run together need the same step list")
+    for position in range(len(names)):
+        live = [lane for lane in lanes if lane.error is None]
+        if not live:
+            return
+        for lane in live:
+            lane.started(position)
+        shared = getattr(type(live[0].pipeline.steps[position]), "run_many", None)
+        if shared is not None and len(live) > 1:
+            started = time.perf_counter()
+            outs = shared(
+                [lane.pipeline.steps[position] for lane in live],
+                [lane.frame for lane in live],
+                [lane.ctx for lane in live],
+            )
+            share = (time.perf_counter() - started) / len(live)
+            for lane, out in zip(live, outs, strict=True):
+                out.detail = {**out.detail, "run_with": len(live)}
+                lane.finished(position, out, share)
+            continue
+        for lane in live:
+            started = time.perf_counter()
+            try:
+                out = lane.pipeline.steps[position].run(lane.frame, lane.ctx)
+            except LensforgeError as exc:
+                lane.error = exc
+                continue
+            lane.finished(position, out, time.perf_counter() - started)
