@@ -11,7 +11,6 @@ from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec, LabelDecod
 from lensforge.errors import LensforgeError
 from lensforge.hashing import md5_prefix
 from lensforge.ingest.readers import LINE, RAW, RawRead, escaped, read_file
-from lensforge.ingest.schema import conform
 from lensforge.ingest.steps import IngestContext, Step, StepOutput
 
 # The columns the read step hands to the next steps (the raw side of a sample).
@@ -259,8 +258,3 @@ class ReadFiles(Step):
         dropped = assign_sample_ids(pl.concat(bad, how="diagonal_relaxed"))
         detail = {"files": {m["path"]: {k: m.get(k) for k in ("lines", "records", "parsed")} for m in ctx.raw_files}}
         return StepOutput(kept=rows, dropped=dropped, rows_in=sum(m["records"] for m in ctx.raw_files), detail=detail)
-
-
-def finish(frame: pl.DataFrame, task_type: str, *, quarantine: bool = False) -> pl.DataFrame:
-    """Order and type the columns as the schema says."""
-    return conform(frame, task_type, quarantine=quarantine)
