@@ -286,10 +286,12 @@ def bench_shape(shape: str, args: argparse.Namespace, env: dict[str, str]) -> No
     for o in result["ingested"]:
         for k, v in o["dropped"].items():
             dropped[k] = dropped.get(k, 0) + v
-        for s in o["steps"]:
+        for s in o.get("steps", []):  # (a lensforge from before per-step stats has none)
             per_step[s["step"]] = per_step.get(s["step"], 0.0) + s["seconds"]
     assert read == planted["records"] and read == kept + sum(dropped.values())
-    assert all(o["valid"] for o in result["ingested"]), [o["problems"] for o in result["ingested"] if not o["valid"]]
+    assert all(o["valid"] for o in result["ingested"]), [
+        o.get("problems") for o in result["ingested"] if not o["valid"]
+    ]
     cpu = CPU_SECONDS.get(id(proc), float("nan"))
     print(
         f"lensforge: {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GiB, read {read:,}, kept {kept:,}, "
