@@ -335,3 +335,28 @@ def test_small_datasets_run_together_with_one_validation_and_a_bad_one_is_skippe
     first = out["ingested"][0]
     assert alone.status == "unchanged" and alone.version_id == first["version_id"]
     assert alone.kept == first["kept"] and alone.dropped == first["dropped"]
+
+
+def test_ingest_all_draws_a_bar_per_step_with_datasets_and_rows():
+    import io
+
+    from rich.console import Console
+
+    from lensforge.cli.ingest import _StepBars
+    from lensforge.ingest.api import IngestEvent
+    from lensforge.ingest.steps import StepStats
+    from lensforge.progress import progress_bar
+
+    progress = progress_bar(Console(file=io.StringIO(), force_terminal=True))
+    bars = _StepBars(progress, 3)
+    names = ["read", "exact_dedup", "write"]
+    for did, rows in (("ar/A@1", 100), ("en/B@1", 50)):
+        for pos, name in enumerate(names):
+            bars(IngestEvent(did, name, pos, len(names)))
+            bars(IngestEvent(did, name, pos, len(names), StepStats(name, rows, rows - pos, {}, 0.1, 10.0)))
+    bars(IngestEvent("hi/C@1", "unchanged", 3, 3))
+    tasks = {t.description.split()[0]: t for t in progress.tasks}
+    assert [t.description.split()[0] for t in progress.tasks] == ["datasets", *names]
+    assert tasks["exact_dedup"].completed == 3 and tasks["exact_dedup"].total == 3  # two ran it, one unchanged
+    assert tasks["exact_dedup"].description.endswith("148 rows")
+    assert tasks["datasets"].completed == 3
