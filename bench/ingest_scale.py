@@ -112,8 +112,9 @@ def synthesise(
 
     `sizes` gives each dataset's row count (else `rows // datasets` each)."""
     rng = np.random.default_rng(seed)
-    if out.exists():
-        shutil.rmtree(out)
+    # Only this corpus's own files: the other shapes live in sub-folders of the tsv shape's folder.
+    for old in ("sources", "workspace", "pandas_out", "snapshot_ws"):
+        shutil.rmtree(out / old, ignore_errors=True)
     src = out / "sources"
     src.mkdir(parents=True)
     langs = ["ar", "en", "hi"]
