@@ -324,10 +324,12 @@ def bench_shape(shape: str, args: argparse.Namespace, env: dict[str, str]) -> No
         f"pandas:    {p_wall:.1f} s wall ({p_cpu:.1f} s CPU), peak RSS {p_rss:.2f} GiB, kept {p_kept:,}, dropped {p_dropped}"
     )
     print(f"  same rows dropped for the same reasons: {'yes' if same else 'NO'}")
-    target = "<= 10 s" if shape == "tiny" else "<= 15 s"
+    if shape == "tiny":  # the target here is the fixed cost, not a ratio (pandas has no validation or catalog)
+        print(f"speed-up tiny: {p_wall / wall:.1f}x wall; lensforge {wall:.1f} s (target <= 10 s)")
+        return
     print(
         f"speed-up {shape}: {p_wall / wall:.1f}x wall, {p_cpu / cpu:.1f}x CPU (target >= 10x); lensforge {wall:.1f} s "
-        f"(target {target}); RSS {rss:.2f} GiB (target <= 4)"
+        f"(target <= 15 s); RSS {rss:.2f} GiB (target <= 4)"
     )
 
 
