@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -191,27 +192,34 @@ def validation_results(ws: Workspace, version_id: str) -> pl.DataFrame:
         )
 
 
+def insert_frame(con: Any, table: str, frame: pl.DataFrame) -> None:
+    """Append a frame's rows to a catalog table in one statement (columns by name, in the table's order)."""
+    con.register("_lensforge_rows", frame)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _lensforge_rows")
+    finally:
+        con.unregister("_lensforge_rows")
+
+
 def record_step_stats(con: Any, version_id: str, stats: list[Any]) -> None:
     """Store what each ingest step did to a version (inside the caller's transaction)."""
     con.execute("DELETE FROM ingest_step_stats WHERE version_id = ?", [version_id])
-    con.executemany(
-        "INSERT INTO ingest_step_stats (version_id, position, step, rows_in, rows_out, dropped, seconds, "
-        "peak_rss_mib, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            [
-                version_id,
-                pos,
-                s.step,
-                s.rows_in,
-                s.rows_out,
-                json.dumps(s.dropped),
-                s.seconds,
-                s.peak_rss_mib,
-                json.dumps(s.detail, ensure_ascii=False, default=str),
-            ]
-            for pos, s in enumerate(stats)
-        ],
+    dumps = functools.partial(json.dumps, ensure_ascii=False, default=str)
+    rows = pl.DataFrame(
+        {
+            "version_id": [version_id] * len(stats),
+            "position": list(range(len(stats))),
+            "step": [s.step for s in stats],
+            "rows_in": [s.rows_in for s in stats],
+            "rows_out": [s.rows_out for s in stats],
+            "dropped": [dumps(s.dropped) for s in stats],
+            "seconds": [float(s.seconds) for s in stats],
+            "peak_rss_mib": [float(s.peak_rss_mib) for s in stats],
+            "detail": [dumps(s.detail) for s in stats],
+        },
+        schema_overrides={"position": pl.Int32, "rows_in": pl.Int64, "rows_out": pl.Int64},
     )
+    insert_frame(con, "ingest_step_stats", rows)
 
 
 def step_stats(ws: Workspace, version_id: str) -> pl.DataFrame:
