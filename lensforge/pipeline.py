@@ -57,18 +57,13 @@ def run_pipeline(
 
     log(f"[2/{stages}] ingest the demo datasets (clean, dedup, leakage, split, validate)")
     demo_ids = list_datasets(ws, collection="demo")["dataset_id"].to_list()
-    ingested = ingest_many(
-        ws, ingest_targets(ws, demo_ids, False), sources=None, params=IngestParams(), actor=actor, console=console
-    )
+    ingested = ingest_many(ws, ingest_targets(ws, demo_ids, False), sources=None, params=IngestParams(), actor=actor)
     result["stages"]["ingest"] = {
         o["dataset_id"]: {"version": o["version_id"], "kept": o["kept"], "dropped": o["dropped"], "valid": o["valid"]}
         for o in ingested["ingested"]
     }
-    if console is None:
-        for o in ingested["ingested"]:
-            log(
-                f"      {o['dataset_id']}: read {o['records_read']}, kept {sum(o['kept'].values())}, valid {o['valid']}"
-            )
+    for o in ingested["ingested"]:
+        log(f"      {o['dataset_id']}: read {o['records_read']}, kept {sum(o['kept'].values())}, valid {o['valid']}")
 
     log(f"[3/{stages}] curate: label proposals approved for the demo (recorded), mixture plan")
     from lensforge.curate.mappings import approve, review, sync_proposals

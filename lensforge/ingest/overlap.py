@@ -18,7 +18,7 @@ import polars as pl
 from lensforge.catalog.db import connect, query_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.errors import LensforgeError
-from lensforge.ingest.versions import load_quarantine, load_rows
+from lensforge.ingest.versions import load_rows
 from lensforge.workspace import Workspace
 
 
@@ -62,26 +62,41 @@ def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
         )
     if not scans:
         return pl.Series("text_key", [], dtype=pl.String)
-    keys = pl.concat(scans).drop_nulls().unique()
-    return keys.group_by("text_key").len().filter(pl.col("len") > 1).collect()["text_key"]
+    keys = pl.concat(scans).drop_nulls()
+    # Candidates by a 64-bit hash first (grouping integers is far cheaper than grouping millions of
+    # strings), then the exact texts of the candidates only.
+    hashed = keys.select("dataset", pl.col("text_key").hash(seed=0).alias("h")).unique()
+    candidates = hashed.group_by("h").len().filter(pl.col("len") > 1).collect()["h"]
+    if candidates.is_empty():
+        return pl.Series("text_key", [], dtype=pl.String)
+    exact = keys.filter(pl.col("text_key").hash(seed=0).is_in(candidates.implode())).unique()
+    return exact.group_by("text_key").len().filter(pl.col("len") > 1).collect()["text_key"]
 
 
 def _rows_for_overlap(ws: Workspace, versions: list[dict[str, Any]]) -> pl.DataFrame:
     """Per dataset, split and normalised text: the labels the release gives it, and whether a row was kept."""
     shared = _shared_keys(ws, versions).implode()
     frames = []
+    cols = ["dataset", "split", "text", "text_key", "label"]
     for v in versions:
-        kept = load_rows(ws, v).filter(pl.col("text_key").is_in(shared)).with_columns(pl.lit(True).alias("kept"))
-        quarantine = load_quarantine(ws, v).filter(
-            pl.col("reason").is_in(_RELEASED_REASONS) & pl.col("text_key").is_in(shared)
+        # Lazy scans of the needed columns, filtered on the key: most rows are shared with nothing.
+        root = ws.root / v["path"]
+        kept_files = [root / f"{s}.parquet" for s in ("train", "dev", "test") if (root / f"{s}.parquet").exists()]
+        kept = (
+            pl.scan_parquet(kept_files)
+            .select(cols)
+            .filter(pl.col("text_key").is_in(shared))
+            .with_columns(pl.lit(True).alias("kept"))
+            .collect()
         )
-        rows = pl.concat(
-            [
-                kept.drop("reason", "detail", strict=False),
-                quarantine.drop("reason", "detail").with_columns(pl.lit(False).alias("kept")),
-            ],
-            how="vertical_relaxed",
+        quarantine = (
+            pl.scan_parquet(root / "quarantine.parquet")
+            .filter(pl.col("reason").is_in(_RELEASED_REASONS) & pl.col("text_key").is_in(shared))
+            .select(cols)
+            .with_columns(pl.lit(False).alias("kept"))
+            .collect()
         )
+        rows = pl.concat([kept, quarantine], how="vertical_relaxed")
         if rows["label"].dtype == pl.List(pl.String):
             rows = rows.with_columns(pl.col("label").list.sort().list.join(","))
         frames.append(rows.select("dataset", "split", "text", "text_key", pl.col("label").cast(pl.String), "kept"))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,10 @@ from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
 
 # Bumped when a change to the ingest code changes its output for the same input.
-INGEST_CODE_VERSION = "2"
+INGEST_CODE_VERSION = "3"
+# A version folder the catalog does not list is left alone this long: another process may be between
+# renaming it into place and committing its catalog row.
+ORPHAN_GRACE_SECONDS = 600
 
 
 def file_sha256(path: Path, data: bytes | None = None) -> str:
@@ -31,10 +38,14 @@ def file_sha256(path: Path, data: bytes | None = None) -> str:
     return h.hexdigest()
 
 
-def make_version_id(raw_hashes: list[str], spec: dict[str, Any], params: dict[str, Any]) -> str:
-    """Raw file contents + ingestion spec + cleaning parameters + ingest code version."""
+def make_version_id(dataset_id: str, raw_hashes: list[str], spec: dict[str, Any], params: dict[str, Any]) -> str:
+    """Dataset identity + raw file contents + ingestion spec + cleaning parameters + ingest code version.
+
+    The identity (language/name@release) is part of the hash so two registry entries over the same
+    files never share a version, and so never delete or inherit each other's records or approvals.
+    """
     blob = json.dumps(
-        {"raw": raw_hashes, "spec": spec, "params": params, "code": INGEST_CODE_VERSION},
+        {"dataset": dataset_id, "raw": raw_hashes, "spec": spec, "params": params, "code": INGEST_CODE_VERSION},
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -53,6 +64,56 @@ def version_dir(ws: Workspace, dataset_id: str, version_id: str) -> Path:
     return ws.datasets_dir / dataset_dir_name(dataset_id) / version_id
 
 
+def temp_prefix(version_id: str) -> str:
+    """Name prefix of a version's temporary folder; it carries the writer's pid, so a later run can tell a
+    folder left by a killed run from one being written right now."""
+    return f".{version_id}.pid{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(ws: Workspace, dataset_id: str, listed: set[str]) -> list[dict[str, str]]:
+    """Remove what a killed ingest of this dataset left: temporary folders of dead writers, and version
+    folders the catalog does not list (renamed into place, but the catalog commit never came).
+
+    Returns one entry per leftover found, with what was done, so the caller can report it. A folder
+    that may still be in use (a live writer, or a very recent unlisted version) is reported, not removed.
+    """
+    root = ws.datasets_dir / dataset_dir_name(dataset_id)
+    if not root.is_dir():
+        return []
+    found: list[dict[str, str]] = []
+    now = time.time()
+    for path in sorted(root.iterdir()):
+        if not path.is_dir():
+            continue
+        rel = str(path.relative_to(ws.root))
+        age = now - path.stat().st_mtime
+        if path.name.startswith("."):
+            m = re.search(r"\.pid(\d+)\.", path.name)
+            in_use = _alive(int(m.group(1))) if m else age < ORPHAN_GRACE_SECONDS
+            kind = "temporary folder"
+        elif path.name not in listed:
+            in_use = age < ORPHAN_GRACE_SECONDS
+            kind = "version folder not in the catalog"
+        else:
+            continue
+        if in_use:
+            found.append({"path": rel, "kind": kind, "action": "kept (may be in use)"})
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            found.append({"path": rel, "kind": kind, "action": "removed"})
+    return found
+
+
 def get_version(ws: Workspace, version_id: str) -> dict[str, Any]:
     """One ingested version's record."""
     with connect(ws, read_only=True) as con:
@@ -68,6 +129,12 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
             row[key] = json.loads(row[key])
     row["created_at"] = str(row["created_at"])
     return row
+
+
+def registered_versions(ws: Workspace) -> dict[str, str]:
+    """Every catalogued version id with its dataset id (one query, for a run over many datasets)."""
+    with connect(ws, read_only=True) as con:
+        return dict(con.execute("SELECT version_id, dataset_id FROM ingested_versions").fetchall())
 
 
 def current_version(ws: Workspace, dataset_id: str) -> dict[str, Any] | None:
@@ -121,6 +188,47 @@ def validation_results(ws: Workspace, version_id: str) -> pl.DataFrame:
             con,
             "SELECT position, expectation, column_name, success, observed_value, unexpected_count, examples "
             "FROM validation_results WHERE version_id = ? ORDER BY position",
+            [version_id],
+        )
+
+
+def insert_frame(con: Any, table: str, frame: pl.DataFrame) -> None:
+    """Append a frame's rows to a catalog table in one statement (columns by name, in the table's order)."""
+    con.register("_lensforge_rows", frame)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _lensforge_rows")
+    finally:
+        con.unregister("_lensforge_rows")
+
+
+def record_step_stats(con: Any, version_id: str, stats: list[Any]) -> None:
+    """Store what each ingest step did to a version (inside the caller's transaction)."""
+    con.execute("DELETE FROM ingest_step_stats WHERE version_id = ?", [version_id])
+    dumps = functools.partial(json.dumps, ensure_ascii=False, default=str)
+    rows = pl.DataFrame(
+        {
+            "version_id": [version_id] * len(stats),
+            "position": list(range(len(stats))),
+            "step": [s.step for s in stats],
+            "rows_in": [s.rows_in for s in stats],
+            "rows_out": [s.rows_out for s in stats],
+            "dropped": [dumps(s.dropped) for s in stats],
+            "seconds": [float(s.seconds) for s in stats],
+            "peak_rss_mib": [float(s.peak_rss_mib) for s in stats],
+            "detail": [dumps(s.detail) for s in stats],
+        },
+        schema_overrides={"position": pl.Int32, "rows_in": pl.Int64, "rows_out": pl.Int64},
+    )
+    insert_frame(con, "ingest_step_stats", rows)
+
+
+def step_stats(ws: Workspace, version_id: str) -> pl.DataFrame:
+    """What each ingest step did to a version, in step order (empty for versions from before step stats)."""
+    with connect(ws, read_only=True) as con:
+        return query_frame(
+            con,
+            "SELECT position, step, rows_in, rows_out, dropped, seconds, peak_rss_mib, detail "
+            "FROM ingest_step_stats WHERE version_id = ? ORDER BY position",
             [version_id],
         )
 

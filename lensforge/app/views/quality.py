@@ -60,6 +60,28 @@ def _dropped_chart(dropped: dict[str, int]) -> alt.Chart:
     )
 
 
+def _waterfall_chart(steps: list[dict[str, Any]]) -> alt.Chart:
+    """Rows through each ingest step, in step order: what went on, and what the step dropped on top."""
+    order = [s["step"] for s in steps]
+    rows = []
+    for s in steps:
+        rows.append({"step": s["step"], "part": "kept", "rows": s["rows_out"], "why": ""})
+        for reason, n in s["dropped"].items():
+            rows.append({"step": s["step"], "part": "dropped", "rows": n, "why": reason})
+    data = pl.DataFrame(rows).to_pandas()
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:N", sort=order, title=None),
+            y=alt.Y("sum(rows):Q", title="rows"),
+            color=alt.Color("part:N", scale=alt.Scale(domain=["kept", "dropped"], range=["#4c78a8", "#e45756"])),
+            tooltip=["step", "part", "why", "rows"],
+        )
+        .properties(title="rows through each ingest step", height=260)
+    )
+
+
 def _side_by_side(pairs: pl.DataFrame, key: str, a_cols: list[str], b_cols: list[str]) -> None:
     """A table of pairs, and the two texts of one chosen pair next to each other."""
     if pairs.is_empty():
@@ -177,6 +199,22 @@ def _dataset(ws: Workspace, versions: pl.DataFrame) -> None:
         st.altair_chart(_dropped_chart(acc["dropped"]), width="stretch")
     else:
         st.caption("No record dropped.")
+    if rep["steps"]:
+        st.altair_chart(_waterfall_chart(rep["steps"]), width="stretch")
+        table(
+            [
+                {
+                    "step": s["step"],
+                    "rows in": s["rows_in"],
+                    "rows out": s["rows_out"],
+                    "dropped": ", ".join(f"{k} {n}" for k, n in s["dropped"].items()),
+                    "seconds": s["seconds"],
+                }
+                for s in rep["steps"]
+            ]
+        )
+    for problem in rep["problems"]:
+        st.error(problem)
 
     quarantine, decisions, validation, leakage, near = st.tabs(
         ["Quarantine", "Row decisions", "Validation", "Leakage", "Near duplicates"]
