@@ -34,7 +34,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lensforge.catalog.datasets import entry_from_catalog, list_datasets, resolve
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.db import connect
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.curate.caps import DEFAULT_TRAIN_CAP, CapReport, cap_rows
 from lensforge.curate.decisions import (
@@ -46,7 +46,7 @@ from lensforge.curate.decisions import (
 )
 from lensforge.curate.mappings import drop_unlabelled, effective_mapping, map_labels
 from lensforge.errors import LensforgeError
-from lensforge.ingest.versions import get_version, load_rows
+from lensforge.ingest.versions import current_version_id, get_version, has_version, load_rows
 from lensforge.workspace import Workspace, write_text_atomic
 
 
@@ -220,25 +220,18 @@ def resolve_plan(
             if plan.languages and entry.language not in plan.languages:
                 continue
             if choice.version:
-                versions = query_frame(
-                    con,
-                    "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND version_id = ?",
-                    [did, choice.version],
-                )
-                if versions.height == 0:
+                if not has_version(con, did, choice.version):
                     raise LensforgeError(f"{did} has no ingested version {choice.version!r}")
                 version_id = choice.version
             else:
-                current = query_frame(
-                    con, "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND is_current", [did]
-                )
-                if current.height == 0:
+                current = current_version_id(con, did)
+                if current is None:
                     if not explicit:
                         continue  # matched by [select] but never ingested: not part of the mixture
                     raise LensforgeError(
                         f"{did} has not been ingested yet", hint=f"run `lensforge ingest {choice.ref}`"
                     )
-                version_id = current["version_id"][0]
+                version_id = current
             out.append((did, entry, version_id, choice))
     planned, excluded = [], []
     for did, entry, version_id, choice in out:

@@ -10,6 +10,7 @@ from rich.table import Table
 from lensforge.catalog.datasets import entry_from_catalog, resolve
 from lensforge.catalog.db import connect
 from lensforge.errors import LensforgeError
+from lensforge.ingest.versions import current_dataset_ids
 from lensforge.instruct.generate import DEFAULT_N, dataset_labels, generate_for, make_providers
 from lensforge.instruct.store import disable_stale
 from lensforge.progress import progress_bar
@@ -22,12 +23,10 @@ def generation_targets(ws: Workspace, names: list[str], all_: bool) -> list[str]
         raise LensforgeError("give dataset names or --all, not both")
     with connect(ws, read_only=True) as con:
         if all_:
-            rows = con.execute(
-                "SELECT DISTINCT dataset_id FROM ingested_versions WHERE is_current ORDER BY dataset_id"
-            ).fetchall()
-            if not rows:
+            ids = current_dataset_ids(con)
+            if not ids:
                 raise LensforgeError("no dataset has been ingested yet", hint="run `lensforge ingest` first")
-            return [r[0] for r in rows]
+            return ids
         if not names:
             raise LensforgeError("name the datasets, or pass --all")
         return [resolve(con, n) for n in names]

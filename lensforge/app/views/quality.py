@@ -21,8 +21,8 @@ from lensforge.curate.decisions import (
 from lensforge.curate.mappings import LabelVocabulary, allowed_labels, chain_expr, label_vocabulary
 from lensforge.curate.samples import canonical_expr
 from lensforge.ingest.api import ingest_report
-from lensforge.ingest.overlap import latest_report, report_pairs
-from lensforge.ingest.versions import current_version, load_quarantine
+from lensforge.ingest.overlap import report_pairs
+from lensforge.ingest.versions import current_version, latest_report, load_quarantine
 from lensforge.workspace import Workspace
 
 PAGE_ROWS = 50
