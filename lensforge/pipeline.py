@@ -125,7 +125,7 @@ def run_pipeline(
     log(f"[7/{stages}] evaluate the classical baseline, the base and the fine-tuned model on every test split")
     from lensforge.evaluate.api import evaluate, run_baseline
     from lensforge.finetune.api import resolve_base
-    from lensforge.release.snapshot import snapshot_dir
+    from lensforge.release.store import snapshot_dir
 
     classical = run_baseline(ws, snap["snapshot_id"], actor=actor)
     classical_scores = {d["dataset_id"]: d["primary_value"] for d in classical["datasets"]}

@@ -33,7 +33,7 @@ def _resolve_eval_model(
 ) -> tuple[str, str | None, str | None]:
     """(model path or name, adapter path, run id) from what the user typed."""
     from lensforge.finetune.api import get_run, resolve_base
-    from lensforge.release.snapshot import snapshot_dir
+    from lensforge.release.store import snapshot_dir
 
     run_id, base_path = None, None
     if adapter and not Path(adapter).exists():

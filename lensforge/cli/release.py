@@ -106,7 +106,7 @@ def snapshot_verify(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id
 @snapshot_app.command("list")
 def snapshot_list(as_json: JsonOpt = False) -> None:
     """Snapshots, newest first, with where they were published."""
-    from lensforge.release.snapshot import list_snapshots
+    from lensforge.release.store import list_snapshots
 
     df = list_snapshots(_ws()).with_columns(pl.col("created_at").cast(pl.String))
     _print_json(df.to_dicts()) if as_json else _print_frame(df, title="snapshots")
@@ -115,7 +115,7 @@ def snapshot_list(as_json: JsonOpt = False) -> None:
 @snapshot_app.command("show")
 def snapshot_show(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id.")], as_json: JsonOpt = False) -> None:
     """A snapshot's manifest and publications."""
-    from lensforge.release.snapshot import get_snapshot
+    from lensforge.release.store import get_snapshot
 
     info = get_snapshot(_ws(), snapshot_id)
     if as_json:

@@ -22,7 +22,7 @@ from lensforge.evaluate.backends import LABEL_TOKENS, Prompt, without_answer
 from lensforge.evaluate.extract import join_labels, split_labels
 from lensforge.evaluate.metrics import CLASSIFICATION_TYPES
 from lensforge.evaluate.runner import evaluate, plan_datasets
-from lensforge.release.snapshot import snapshot_dir
+from lensforge.release.store import snapshot_dir
 from lensforge.workspace import Workspace
 
 BACKEND = "classical"

@@ -54,7 +54,7 @@ def resolve_snapshot(ws: Workspace, snapshot: str) -> SnapshotSource:
     """A local snapshot id, or `REPO@REVISION` fetched with `datasets` (refused at once when offline)."""
     if is_hub_ref(snapshot):
         return _hub_snapshot(ws, snapshot)
-    from lensforge.release.snapshot import get_snapshot
+    from lensforge.release.store import get_snapshot
 
     try:
         row = get_snapshot(ws, snapshot)

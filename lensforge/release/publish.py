@@ -22,7 +22,7 @@ from lensforge.catalog.events import record_event
 from lensforge.errors import LensforgeError
 from lensforge.release.recipes import RECIPE_PATHS, add_recipes
 from lensforge.release.schema import CARD, MANIFEST, SPLITS, data_file
-from lensforge.release.snapshot import get_snapshot, snapshot_dir
+from lensforge.release.store import get_snapshot, record_publication, snapshot_dir
 from lensforge.release.verify import read_manifest, require_intact
 from lensforge.workspace import Workspace, atomic_path
 
@@ -155,11 +155,7 @@ def _record(
         "private": private,
     }
     with transaction(ws) as con:
-        con.execute(
-            "INSERT INTO publications (snapshot_id, target, kind, commit_sha, tag, url, private, actor) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [snapshot_id, target, kind, commit_sha, tag, url, private, actor],
-        ).fetchall()
+        record_publication(con, record, actor=actor)
         record_event(con, actor=actor, kind="publish", subject=snapshot_id, payload=record)
     return record
 

@@ -32,9 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lensforge import __version__
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.db import transaction
 from lensforge.catalog.events import record_event
-from lensforge.catalog.sqlutil import fetch_one
 from lensforge.curate.mixture import (
     CuratedDataset,
     PlannedDataset,
@@ -63,6 +62,7 @@ from lensforge.release.schema import (
     SYSTEM_PROMPT,
     data_file,
 )
+from lensforge.release.store import get_snapshot, is_catalogued, list_snapshots, record_snapshot, snapshot_dir
 from lensforge.release.verify import file_sha256, snapshot_id_of, verify_folder
 from lensforge.workspace import Workspace, seal
 
@@ -518,8 +518,7 @@ def build_snapshot(
             json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True), encoding="utf-8"
         )
         target = ws.snapshots_dir / snapshot_id
-        with connect(ws, read_only=True) as con:
-            known = fetch_one(con, "SELECT snapshot_id FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
+        known = is_catalogued(ws, snapshot_id)
         status = "new"
         if known and target.is_dir():
             if verify_folder(target, manifest)["ok"]:
@@ -539,19 +538,14 @@ def build_snapshot(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     with transaction(ws) as con:
-        con.execute(
-            "INSERT INTO snapshots (snapshot_id, created_by, mixture, path, manifest, rows_train, rows_dev, rows_test) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [
-                snapshot_id,
-                actor,
-                plan.name,
-                str(target.relative_to(ws.root)),
-                json.dumps(manifest, ensure_ascii=False),
-                counts["train"],
-                counts["dev"],
-                counts["test"],
-            ],
+        record_snapshot(
+            con,
+            snapshot_id=snapshot_id,
+            actor=actor,
+            mixture=plan.name,
+            path=str(target.relative_to(ws.root)),
+            manifest=manifest,
+            rows=counts,
         )
         for p in planned:  # an excluded dataset used with a reason: one event each, with the snapshot it went into
             if is_excluded(p.entry):
@@ -627,35 +621,6 @@ def _attach_counts(
         rows = {s: counts.get(did, {}).get(s, 0) for s in SPLITS}
         meta["rows"] = item["rows"] = rows
         item["cross_leak_removed"] = {s: removed.get(did, {}).get(s, 0) for s in ("train", "dev")}
-
-
-def list_snapshots(ws: Workspace) -> pl.DataFrame:
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT s.snapshot_id, s.created_at, s.created_by, s.mixture, s.rows_train, s.rows_dev, s.rows_test, "
-            "(SELECT string_agg(p.target, ', ') FROM publications p WHERE p.snapshot_id = s.snapshot_id) AS published "
-            "FROM snapshots s ORDER BY s.created_at DESC",
-        )
-
-
-def get_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
-    with connect(ws, read_only=True) as con:
-        df = query_frame(con, "SELECT * FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
-        if df.height == 0:
-            raise LensforgeError(f"no snapshot {snapshot_id!r}", hint="see `lensforge snapshot list`")
-        pubs = query_frame(con, "SELECT * FROM publications WHERE snapshot_id = ? ORDER BY ts", [snapshot_id])
-    row = df.to_dicts()[0]
-    row["manifest"] = json.loads(row["manifest"])
-    row["created_at"] = str(row["created_at"])
-    row["publications"] = [{**p, "ts": str(p["ts"])} for p in pubs.to_dicts()]
-    return row
-
-
-def snapshot_dir(ws: Workspace, snapshot_id: str) -> Path:
-    """The folder of a catalogued snapshot (`snapshots.path` is relative to the workspace root)."""
-    path = Path(get_snapshot(ws, snapshot_id)["path"])
-    return path if path.is_absolute() else ws.root / path
 
 
 def verify_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:

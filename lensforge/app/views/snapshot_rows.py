@@ -11,7 +11,7 @@ import streamlit as st
 
 from lensforge.app import queries
 from lensforge.app.common import ingested_or_explain, prefill, run_page, table, text_block
-from lensforge.release.snapshot import get_snapshot, list_snapshots
+from lensforge.release.store import get_snapshot, list_snapshots
 from lensforge.workspace import Workspace
 
 PAGE_ROWS = 25
