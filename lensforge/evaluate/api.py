@@ -6,7 +6,8 @@ from lensforge.evaluate.backends import OpenAICompatibleBackend, TransformersBac
 from lensforge.evaluate.baseline import is_classical, run_baseline
 from lensforge.evaluate.extract import extract_label, label_alternatives
 from lensforge.evaluate.report import class_breakdown, compare, newest_classical, score_table, write_report
-from lensforge.evaluate.runner import evaluate, get_eval, list_evals
+from lensforge.evaluate.runner import evaluate
+from lensforge.evaluate.store import get_eval, list_evals
 
 __all__ = [
     "OpenAICompatibleBackend",

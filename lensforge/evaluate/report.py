@@ -26,12 +26,14 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.datasets import dataset_frame
+from lensforge.catalog.db import connect
 from lensforge.errors import LensforgeError
 from lensforge.evaluate import metrics
 from lensforge.evaluate.baseline import is_classical
 from lensforge.evaluate.extract import split_labels
-from lensforge.evaluate.runner import get_eval, list_evals
+from lensforge.evaluate.store import get_eval, list_evals
+from lensforge.finetune.runs import loss_curve, run_record
 from lensforge.workspace import Workspace, write_text_atomic
 
 VEGA_CDN = (
@@ -181,13 +183,9 @@ def _catalog_sota(ws: Workspace, dataset_ids: list[str]) -> dict[str, dict[str, 
     """The catalog's current SOTA reference per dataset (one added after an evaluation still shows)."""
     if not dataset_ids:
         return {}
-    cols = ", ".join(f"sota_{f}" for f in SOTA_FIELDS)
     with connect(ws, read_only=True) as con:
-        rows = query_frame(
-            con,
-            f"SELECT dataset_id, {cols} FROM datasets WHERE list_contains(?, dataset_id) AND sota_value IS NOT NULL",
-            [dataset_ids],
-        )
+        rows = dataset_frame(con, tuple(f"sota_{f}" for f in SOTA_FIELDS), dataset_ids)
+    rows = rows.filter(pl.col("sota_value").is_not_null())
     return {r["dataset_id"]: {f: r[f"sota_{f}"] for f in SOTA_FIELDS} for r in rows.iter_rows(named=True)}
 
 
@@ -346,16 +344,9 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 def _loss(ws: Workspace, run_id: str | None) -> tuple[dict[str, Any] | None, pl.DataFrame]:
     if not run_id:
         return None, pl.DataFrame()
-    with connect(ws, read_only=True) as con:
-        run = query_frame(
-            con, "SELECT run_id, base_model, preset, status, final_loss, steps FROM runs WHERE run_id = ?", [run_id]
-        )
-        curve = query_frame(
-            con, "SELECT step, loss FROM run_metrics WHERE run_id = ? AND loss IS NOT NULL ORDER BY step", [run_id]
-        )
-    if run.height == 0:
-        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge runs list`")
-    return run.to_dicts()[0], curve
+    run = run_record(ws, run_id)
+    keep = ("run_id", "base_model", "preset", "status", "final_loss", "steps")
+    return {k: run[k] for k in keep}, loss_curve(ws, run_id)
 
 
 def _charts(table: list[dict[str, Any]], columns: list[str], curve: pl.DataFrame) -> dict[str, alt.TopLevelMixin]:
