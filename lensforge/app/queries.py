@@ -15,8 +15,16 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.datasets import count_datasets
+from lensforge.catalog.db import connect
+from lensforge.curate.mappings import STATUSES, review_status
 from lensforge.errors import LensforgeError
+from lensforge.evaluate.store import eval_status_counts
+from lensforge.finetune.runs import run_status_counts
+from lensforge.ingest.versions import version_counts
+from lensforge.instruct.ledger import call_totals
+from lensforge.instruct.store import instruction_status_counts
+from lensforge.release.store import release_counts
 from lensforge.workspace import Workspace
 
 # ----------------------------------------------------------------------------- catalog summaries
@@ -28,93 +36,33 @@ def has_catalog(ws: Workspace) -> bool:
 
 
 def stage_counts(ws: Workspace) -> dict[str, Any]:
-    """What each stage has produced so far, in one read-only connection."""
-
-    def by_status(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
-        return {str(k): int(n) for k, n in con.execute(sql).fetchall()}
-
+    """What each stage has produced so far, each count from the table's owner, in one read-only connection."""
     with connect(ws, read_only=True) as con:
-        one = con.execute(
-            "SELECT (SELECT count(*) FROM datasets), (SELECT count(*) FROM ingested_versions), "
-            "(SELECT count(*) FROM ingested_versions WHERE is_current), "
-            "(SELECT coalesce(sum(kept_train + kept_dev + kept_test), 0) FROM ingested_versions WHERE is_current), "
-            "(SELECT count(*) FROM snapshots), (SELECT count(*) FROM publications), "
-            "(SELECT count(*) FROM llm_calls), (SELECT coalesce(sum(cost_usd), 0) FROM llm_calls)"
-        ).fetchall()[0]
-        mappings = by_status(
-            con,
-            "SELECT m.status, count(*) FROM label_mappings m JOIN ingested_versions v USING (version_id) "
-            "WHERE v.is_current GROUP BY m.status",
-        )
-        unopened = con.execute(
-            "SELECT count(*) FROM ingested_versions v WHERE v.is_current AND NOT EXISTS "
-            "(SELECT 1 FROM label_mappings m WHERE m.version_id = v.version_id) "
-            "AND v.dataset_id IN (SELECT dataset_id FROM datasets WHERE task_type <> 'generation')"
-        ).fetchall()[0][0]
-        instructions = by_status(con, "SELECT status, count(*) FROM instructions GROUP BY status")
-        runs = by_status(con, "SELECT status, count(*) FROM runs GROUP BY status")
-        evals = by_status(con, "SELECT status, count(*) FROM evals GROUP BY status")
-    return {
-        "datasets": int(one[0]),
-        "versions": int(one[1]),
-        "current_versions": int(one[2]),
-        "kept_rows": int(one[3]),
-        "snapshots": int(one[4]),
-        "publications": int(one[5]),
-        "llm_calls": int(one[6]),
-        "cost_usd": float(one[7]),
-        "mappings": mappings,
-        "datasets_without_review": int(unopened),
-        "instructions": instructions,
-        "runs": runs,
-        "evals": evals,
-    }
+        versions = version_counts(con)
+        release = release_counts(con)
+        calls = call_totals(con)
+        review = review_status(con)
+        out = {
+            "datasets": count_datasets(con),
+            **versions,
+            **release,
+            **calls,
+            "instructions": instruction_status_counts(con),
+            "runs": run_status_counts(con),
+            "evals": eval_status_counts(con),
+        }
+    mapped = {s: int(review[s].sum()) for s in STATUSES}
+    out["mappings"] = {s: n for s, n in mapped.items() if n}
+    out["datasets_without_review"] = review.filter(
+        (pl.col("mapped") == 0) & (pl.col("task_type") != "generation")
+    ).height
+    return out
 
 
 def mapping_status(ws: Workspace) -> pl.DataFrame:
     """Per current version: how many source labels are proposed, approved, rejected (none yet: never opened)."""
     with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT v.dataset_id, v.version_id, d.task_type, "
-            "count(m.raw_label) FILTER (WHERE m.status = 'proposed') AS proposed, "
-            "count(m.raw_label) FILTER (WHERE m.status = 'approved') AS approved, "
-            "count(m.raw_label) FILTER (WHERE m.status = 'rejected') AS rejected "
-            "FROM ingested_versions v JOIN datasets d USING (dataset_id) "
-            "LEFT JOIN label_mappings m ON m.version_id = v.version_id "
-            "WHERE v.is_current GROUP BY ALL ORDER BY v.dataset_id",
-        )
-
-
-def instruction_counts(ws: Workspace) -> pl.DataFrame:
-    """Active and disabled instructions per dataset and language."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT dataset_id, language, count(*) FILTER (WHERE status = 'active') AS active, "
-            "count(*) FILTER (WHERE status = 'disabled') AS disabled FROM instructions "
-            "GROUP BY ALL ORDER BY dataset_id, language",
-        )
-
-
-def runs_table(ws: Workspace) -> pl.DataFrame:
-    """The `runs` rows read directly (for when the finetune stage cannot be imported)."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT run_id, created_at, finished_at, status, actor, snapshot_id, base_model, preset, steps, "
-            "final_loss, wall_seconds, error FROM runs ORDER BY created_at DESC, run_id",
-        )
-
-
-def run_metrics(ws: Workspace, run_id: str) -> pl.DataFrame:
-    """Per-step loss and learning rate of one run, straight from `run_metrics`."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT step, loss, learning_rate, epoch FROM run_metrics WHERE run_id = ? ORDER BY step",
-            [run_id],
-        )
+        return review_status(con).select("dataset_id", "version_id", "task_type", *STATUSES)
 
 
 def log_tail(path: str | Path, max_bytes: int = 8000) -> str:
