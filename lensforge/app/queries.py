@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import count_datasets
 from lensforge.catalog.db import connect
 from lensforge.curate.mappings import STATUSES, review_status
@@ -104,8 +105,6 @@ def predictions_side_by_side(ws: Workspace, eval_a: dict[str, Any], eval_b: dict
 
 # ----------------------------------------------------------------------------- a snapshot as the model sees it
 
-SNAPSHOT_SPLITS = ("train", "dev", "test")
-
 
 @dataclass
 class SnapshotPage:
@@ -133,7 +132,7 @@ def snapshot_rows(
     order); text matches the input or the answer, case-insensitively.
     """
     path = folder / "data" / f"{split}.parquet"
-    if split not in SNAPSHOT_SPLITS or not path.is_file():
+    if split not in SPLITS or not path.is_file():
         raise LensforgeError(f"the snapshot has no {split!r} split at {path}")
     where, params = [], []
     if datasets:

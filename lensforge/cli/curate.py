@@ -209,7 +209,8 @@ SearchOpt = Annotated[
 
 
 def _filter(names: list[str], labels: list[str] | None, splits: list[str] | None, search: str) -> Any:
-    from lensforge.curate.samples import SPLITS, SampleFilter
+    from lensforge.catalog.constants import SPLITS
+    from lensforge.curate.samples import SampleFilter
 
     bad = [s for s in splits or [] if s not in SPLITS]
     if bad:

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import entry_from_catalog, resolve
 from lensforge.catalog.db import connect, query_frame, transaction
 from lensforge.catalog.events import list_events, record_event
@@ -212,7 +213,7 @@ def impact(ws: Workspace, ref: str) -> dict[str, Any]:
         .fill_null(0)
         .join(rows.select("raw_label", "canonical", "status"), on="raw_label", how="left")
     )
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         if split not in per_label.columns:
             per_label = per_label.with_columns(pl.lit(0, dtype=pl.UInt32).alias(split))
     per_label = per_label.with_columns((pl.col("train") + pl.col("dev") + pl.col("test")).alias("rows")).sort(

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import entry_from_catalog, list_datasets, resolve
 from lensforge.catalog.db import connect
 from lensforge.catalog.spec import DatasetEntry
@@ -314,9 +315,9 @@ def curate_dataset(
     applied = count_applied(rows, decisions, restored=restored.height, set_id=set_id_of(decisions))
     decided = apply_row_decisions(map_labels(rows, planned.entry, eff.mapping), decisions, task_type=task_type)
     mapped, rejected = drop_unlabelled(decided, task_type)
-    before = {s: int(mapped.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+    before = {s: int(mapped.filter(pl.col("split") == s).height) for s in SPLITS}
     parts, reports = [], {}
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         part = mapped.filter(pl.col("split") == split)
         capped, report = cap_rows(part, planned.caps[split], task_type=planned.entry.task_type, seed=seed)
         parts.append(capped)
@@ -362,7 +363,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
         cur = curate_dataset(
             ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
         )
-        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in SPLITS}
         datasets.append(
             {
                 "dataset_id": planned.dataset_id,
@@ -388,8 +389,8 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
                 "dataset_id": d["dataset_id"],
                 "language": d["language"],
                 "task": d["task"],
-                **{f"{s}": d["after"][s] for s in ("train", "dev", "test")},
-                **{f"{s}_removed": d["removed_by_caps"][s] for s in ("train", "dev", "test")},
+                **{f"{s}": d["after"][s] for s in SPLITS},
+                **{f"{s}_removed": d["removed_by_caps"][s] for s in SPLITS},
             }
             for d in datasets
         ]
@@ -404,7 +405,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
         "datasets": datasets,
         "by_language": by("language"),
         "by_task": by("task"),
-        "totals": {s: int(frame[s].sum()) for s in ("train", "dev", "test")},
-        "removed_by_caps": {s: int(frame[f"{s}_removed"].sum()) for s in ("train", "dev", "test")},
+        "totals": {s: int(frame[s].sum()) for s in SPLITS},
+        "removed_by_caps": {s: int(frame[f"{s}_removed"].sum()) for s in SPLITS},
         "pending_labels": sum(len(d["pending_labels"]) for d in datasets),
     }

@@ -25,13 +25,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.db import connect
 from lensforge.curate.mappings import LabelVocabulary, label_vocabulary
 from lensforge.errors import LensforgeError
 from lensforge.ingest.versions import current_versions_frame
 from lensforge.workspace import Workspace
 
-SPLITS = ("train", "dev", "test")
 # What a sample row shows. `label` is the decoded label rendered as text (multi-label lists joined) in every
 # file, `label_raw` the source value, `canonical` what the current mapping makes of it.
 SAMPLE_COLUMNS = (

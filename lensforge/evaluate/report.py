@@ -26,6 +26,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from lensforge.catalog.constants import LABELLED_TASK_TYPES
 from lensforge.catalog.datasets import dataset_frame
 from lensforge.catalog.db import connect
 from lensforge.errors import LensforgeError
@@ -321,7 +322,7 @@ def class_breakdown(ws: Workspace, eval_id: str, dataset_id: str) -> dict[str, A
     item = next((i for i in (ev.get("summary") or {}).get("datasets", []) if i["dataset_id"] == dataset_id), {})
     task_type = item.get("task_type") or (rows["task_type"][0] if rows.height else "classification")
     labels = item.get("labels") or []
-    if rows.height == 0 or task_type not in (*metrics.CLASSIFICATION_TYPES, "multilabel"):
+    if rows.height == 0 or task_type not in LABELLED_TASK_TYPES:
         return {"task_type": task_type, "per_class": metrics.per_class_scores([], [], []), "confusion": None}
     gold, pred = rows["gold"].to_list(), rows["prediction"].to_list()
     if task_type == "multilabel":

@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS, TASK_TYPES
 from lensforge.catalog.datasets import dataset_frame, native_labels
 from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.events import record_event
@@ -42,13 +43,12 @@ from lensforge.evaluate.store import fail_eval, finish_eval, insert_eval
 from lensforge.finetune.chat import shipped_templates
 from lensforge.finetune.runs import run_record
 from lensforge.release.snapshot import dataset_facts
-from lensforge.release.store import get_snapshot
+from lensforge.release.store import get_snapshot, snapshot_dir
 from lensforge.workspace import Workspace, atomic_path, write_text_atomic
 
 BACKENDS = ("transformers", "openai-compatible")
 GENERATE_CHUNK = 64  # rows per backend call: the progress bar moves after each
 Progress = Callable[[dict[str, Any]], None]
-TASK_TYPES = ("classification", "pair_classification", "multilabel", "generation")
 _SENTENCE_END = re.compile(r"[.।](?=\s|$)")
 
 PREDICTION_SCHEMA = {
@@ -104,7 +104,7 @@ def _snapshot_frames(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     test = pl.read_parquet(test_path)
     parts = [
         pl.read_parquet(data / f"{s}.parquet", columns=["dataset", "output"])
-        for s in ("train", "dev", "test")
+        for s in SPLITS
         if (data / f"{s}.parquet").is_file()
     ]
     return test, pl.concat(parts)
@@ -388,7 +388,7 @@ def evaluate(
     if limit_per_dataset is not None and limit_per_dataset < 1:
         raise LensforgeError("limit per dataset must be at least 1")
     snap = get_snapshot(ws, snapshot_id)
-    root = ws.root / snap["path"]
+    root = snapshot_dir(ws, snap)
     if not root.is_dir():
         raise LensforgeError(f"snapshot {snapshot_id} is catalogued but its folder {root} is missing")
     run = run_record(ws, run_id) if run_id else None
@@ -543,5 +543,5 @@ def plan_datasets(ws: Workspace, snapshot_id: str, datasets: Sequence[str] | Non
     exactly the datasets, labels and rows `evaluate` will score.
     """
     snap = get_snapshot(ws, snapshot_id)
-    plans = _plan(ws, ws.root / snap["path"], snap["manifest"], datasets, None)
+    plans = _plan(ws, snapshot_dir(ws, snap), snap["manifest"], datasets, None)
     return [{"dataset_id": d.dataset_id, "task_type": d.task_type, "labels": d.labels, "rows": d.rows} for d in plans]

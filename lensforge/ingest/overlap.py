@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.events import record_event
 from lensforge.errors import LensforgeError
 from lensforge.ingest.versions import current_versions_frame, load_rows, record_report
-from lensforge.workspace import Workspace
+from lensforge.workspace import Workspace, atomic_path
 
 
 def _label_norm() -> pl.Expr:
@@ -54,7 +53,7 @@ def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
     scans = []
     for v in versions:
         root = ws.root / v["path"]
-        files = [root / f"{s}.parquet" for s in ("train", "dev", "test")] + [root / "quarantine.parquet"]
+        files = [root / f"{s}.parquet" for s in SPLITS] + [root / "quarantine.parquet"]
         scans.extend(
             pl.scan_parquet(f).select(pl.lit(v["dataset_id"]).alias("dataset"), "text_key") for f in files if f.exists()
         )
@@ -79,7 +78,7 @@ def _rows_for_overlap(ws: Workspace, versions: list[dict[str, Any]]) -> pl.DataF
     for v in versions:
         # Lazy scans of the needed columns, filtered on the key: most rows are shared with nothing.
         root = ws.root / v["path"]
-        kept_files = [root / f"{s}.parquet" for s in ("train", "dev", "test") if (root / f"{s}.parquet").exists()]
+        kept_files = [root / f"{s}.parquet" for s in SPLITS if (root / f"{s}.parquet").exists()]
         kept = (
             pl.scan_parquet(kept_files)
             .select(cols)
@@ -160,13 +159,9 @@ def store_report(
     """Write the pairs Parquet (atomically) and record the report in the catalog."""
     version_ids = [v["version_id"] for v in versions]
     report_id = _report_id(kind, version_ids, params)
-    folder = ws.root / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{report_id}.parquet"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.close(fd)
-    pairs.write_parquet(tmp)
-    os.replace(tmp, target)
+    target = ws.reports_dir / f"{report_id}.parquet"
+    with atomic_path(target) as tmp:
+        pairs.write_parquet(tmp)
     with transaction(ws) as con:
         record_report(
             con,

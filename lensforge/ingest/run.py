@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.db import transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.spec import DatasetEntry, FileSpec, IngestSpec
@@ -37,7 +38,7 @@ from lensforge.ingest.clean import (
 )
 from lensforge.ingest.normalise import DecodeLabels, ReadFiles
 from lensforge.ingest.readers import LINE, RAW, RawRead, load_bytes
-from lensforge.ingest.schema import SPLITS, TEXT_MAX_CHARS, conform, quarantine_schema
+from lensforge.ingest.schema import TEXT_MAX_CHARS, conform, quarantine_schema
 from lensforge.ingest.sources import load_hub_splits, resolve_source
 from lensforge.ingest.splits import AssignSplits
 from lensforge.ingest.steps import IngestContext, Lane, OnStep, Pipeline, Step, StepOutput, StepStats, run_together

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import dataset_frame
 from lensforge.catalog.db import connect, query_frame
 from lensforge.catalog.events import record_event
@@ -242,7 +243,7 @@ def list_versions(ws: Workspace, dataset_id: str | None = None) -> pl.DataFrame:
 def load_rows(
     ws: Workspace,
     version: dict[str, Any],
-    splits: tuple[str, ...] = ("train", "dev", "test"),
+    splits: tuple[str, ...] = SPLITS,
     *,
     columns: list[str] | None = None,
 ) -> pl.DataFrame:

@@ -628,7 +628,7 @@ def verify_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
     from lensforge.release.verify import verify_folder
 
     info = get_snapshot(ws, snapshot_id)
-    folder = snapshot_dir(ws, snapshot_id)
+    folder = snapshot_dir(ws, info)
     return {"path": str(folder), **verify_folder(folder, info["manifest"]), "snapshot_id": snapshot_id}
 
 

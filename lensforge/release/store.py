@@ -7,6 +7,7 @@ publishing (`publish.py`) decide what to write; this module records and reads it
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,11 @@ def get_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
     return row
 
 
-def snapshot_dir(ws: Workspace, snapshot_id: str) -> Path:
-    """The folder of a catalogued snapshot (`snapshots.path` is relative to the workspace root)."""
-    path = Path(get_snapshot(ws, snapshot_id)["path"])
+def snapshot_dir(ws: Workspace, snapshot: str | Mapping[str, Any]) -> Path:
+    """The folder of a catalogued snapshot, given its id or its row from `get_snapshot` (`snapshots.path` is
+    relative to the workspace root). The one place that turns a snapshot into a folder."""
+    row = get_snapshot(ws, snapshot) if isinstance(snapshot, str) else snapshot
+    path = Path(row["path"])
     return path if path.is_absolute() else ws.root / path
 
 

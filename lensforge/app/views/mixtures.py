@@ -16,6 +16,7 @@ import streamlit as st
 
 from lensforge.app.common import actor, flash, ingested_or_explain, link, pick_index, prefill, run_page, shown_errors
 from lensforge.app.common import table as show_table
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import list_datasets
 from lensforge.curate.mixture import (
     MixturePlan,
@@ -32,7 +33,6 @@ from lensforge.workspace import Workspace
 NEW = "(new mixture)"
 BUILTIN = " (built-in)"
 INSTRUCTION_LANGUAGES = ("en", "native", "both")
-SPLITS = ("train", "dev", "test")
 
 
 def _choices(ws: Workspace, ingested: list[str]) -> dict[str, Path | None]:

@@ -11,7 +11,8 @@ import streamlit as st
 
 from lensforge.app import queries
 from lensforge.app.common import ingested_or_explain, prefill, run_page, table, text_block
-from lensforge.release.store import get_snapshot, list_snapshots
+from lensforge.catalog.constants import SPLITS
+from lensforge.release.store import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import Workspace
 
 PAGE_ROWS = 25
@@ -30,8 +31,8 @@ def render(ws: Workspace) -> None:
     c1, c2 = st.columns([3, 2])
     sid = c1.selectbox("Snapshot", ids, format_func=labels.get, key="sr_snapshot")
     info = get_snapshot(ws, sid)
-    split = c2.radio("Split", list(queries.SNAPSHOT_SPLITS), horizontal=True, key="sr_split")
-    folder = ws.root / info["path"]
+    split = c2.radio("Split", list(SPLITS), horizontal=True, key="sr_split")
+    folder = snapshot_dir(ws, info)
     names = queries.snapshot_rows(ws, folder, split, limit=1).datasets
     c3, c4, c5 = st.columns([3, 2, 2])
     datasets = c3.multiselect("Datasets", names, key="sr_datasets")
