@@ -1,25 +1,23 @@
-"""Read-only queries the app needs beyond the stages' public functions.
+"""What the app's pages show beyond one stage function: overview counts composed from the table owners' functions
+(one short read-only connection, so a CLI command writing at the same time is not blocked for long), and helpers
+that only format (a run's log tail and phase).
 
-Small catalog reads that sum up what each stage produced, one short read-only connection each, so a
-CLI command writing at the same time is not blocked for long. The sample browser lives in the curate
-stage (`lensforge.curate.samples`), which `lensforge samples` shares.
+No SQL on catalog tables here (tests/test_table_owners.py): each count comes from the module that owns its table.
+The sample browser lives in the curate stage (`lensforge.curate.samples`), the snapshot rows in
+`lensforge.release.rows`, the side-by-side predictions in `lensforge.evaluate.report`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
-from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import count_datasets
 from lensforge.catalog.db import connect
 from lensforge.curate.mappings import STATUSES, review_status
-from lensforge.errors import LensforgeError
 from lensforge.evaluate.store import eval_status_counts
 from lensforge.finetune.runs import run_status_counts
 from lensforge.ingest.versions import version_counts
@@ -87,78 +85,3 @@ def run_phase(run: dict[str, Any], log: str) -> str:
     if phase:
         return f"{phase}" + (f" · {lines[-1][:160]}" if lines else "")
     return lines[-1][:200] if lines else "starting"
-
-
-def predictions_side_by_side(ws: Workspace, eval_a: dict[str, Any], eval_b: dict[str, Any]) -> pl.DataFrame:
-    """The predictions of two evaluations joined on sample id (a = base, b = fine-tuned, usually)."""
-    pa = ws.root / eval_a["path"] / "predictions.parquet"
-    pb = ws.root / eval_b["path"] / "predictions.parquet"
-    if not (pa.is_file() and pb.is_file()):
-        return pl.DataFrame()
-    cols = ["id", "dataset", "language", "input", "gold", "prediction", "raw_output", "parseable"]
-    a = pl.read_parquet(pa, columns=cols)
-    b = pl.read_parquet(pb, columns=["id", "dataset", "prediction", "raw_output", "parseable"])
-    return a.rename({c: f"{c}_a" for c in ("prediction", "raw_output", "parseable")}).join(
-        b.rename({c: f"{c}_b" for c in ("prediction", "raw_output", "parseable")}), on=["id", "dataset"], how="inner"
-    )
-
-
-# ----------------------------------------------------------------------------- a snapshot as the model sees it
-
-
-@dataclass
-class SnapshotPage:
-    """One page of a snapshot split's rows and how many match."""
-
-    total: int
-    rows: pl.DataFrame
-    datasets: list[str]  # every dataset of the split (for the filter)
-
-
-def snapshot_rows(
-    ws: Workspace,
-    folder: Path,
-    split: str,
-    *,
-    datasets: tuple[str, ...] = (),
-    text: str = "",
-    sample_id: str = "",
-    limit: int = 20,
-    offset: int = 0,
-) -> SnapshotPage:
-    """Rows of `folder/data/<split>.parquet` with the instruction, input and answer the model is given.
-
-    Read in place through DuckDB with WHERE + LIMIT/OFFSET, in the file's order (the snapshot's data
-    order); text matches the input or the answer, case-insensitively.
-    """
-    path = folder / "data" / f"{split}.parquet"
-    if split not in SPLITS or not path.is_file():
-        raise LensforgeError(f"the snapshot has no {split!r} split at {path}")
-    where, params = [], []
-    if datasets:
-        where.append("list_contains(?, dataset)")
-        params.append(list(datasets))
-    if text.strip():
-        where.append("(input ILIKE ? OR output ILIKE ?)")
-        params += [f"%{text.strip()}%"] * 2
-    if sample_id.strip():
-        where.append("id = ?")
-        params.append(sample_id.strip())
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    con = duckdb.connect(":memory:")
-    try:
-        source = f"read_parquet('{_sql_path(path)}')"
-        total = int(con.execute(f"SELECT count(*) FROM {source}{clause}", params).fetchall()[0][0])
-        rows = con.sql(
-            f"SELECT id, dataset, language, task, instruction_id, instruction, input, output, "
-            f"messages[length(messages)].content AS answer FROM {source}{clause} LIMIT ? OFFSET ?",
-            params=[*params, int(limit), int(offset)],
-        ).pl()
-        names = [r[0] for r in con.execute(f"SELECT DISTINCT dataset FROM {source} ORDER BY 1").fetchall()]
-    finally:
-        con.close()
-    return SnapshotPage(total, rows, names)
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -336,6 +336,21 @@ def class_breakdown(ws: Workspace, eval_id: str, dataset_id: str) -> dict[str, A
     }
 
 
+def predictions_side_by_side(ws: Workspace, eval_a: dict[str, Any], eval_b: dict[str, Any]) -> pl.DataFrame:
+    """The predictions of two evaluations joined on sample id (a = base, b = fine-tuned, usually); empty when
+    either has no saved predictions."""
+    pa = ws.root / eval_a["path"] / "predictions.parquet"
+    pb = ws.root / eval_b["path"] / "predictions.parquet"
+    if not (pa.is_file() and pb.is_file()):
+        return pl.DataFrame()
+    cols = ["id", "dataset", "language", "input", "gold", "prediction", "raw_output", "parseable"]
+    a = pl.read_parquet(pa, columns=cols)
+    b = pl.read_parquet(pb, columns=["id", "dataset", "prediction", "raw_output", "parseable"])
+    return a.rename({c: f"{c}_a" for c in ("prediction", "raw_output", "parseable")}).join(
+        b.rename({c: f"{c}_b" for c in ("prediction", "raw_output", "parseable")}), on=["id", "dataset"], how="inner"
+    )
+
+
 def _fmt(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "–"

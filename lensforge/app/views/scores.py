@@ -8,9 +8,16 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from lensforge.app import queries
 from lensforge.app.common import ingested_or_explain, pick_index, run_page, table
-from lensforge.evaluate.api import class_breakdown, get_eval, is_classical, list_evals, newest_classical, score_table
+from lensforge.evaluate.api import (
+    class_breakdown,
+    get_eval,
+    is_classical,
+    list_evals,
+    newest_classical,
+    predictions_side_by_side,
+    score_table,
+)
 from lensforge.evaluate.metrics import percent
 from lensforge.workspace import Workspace
 
@@ -164,7 +171,7 @@ def _per_class(ws: Workspace, scored: dict[str, Any], evals: dict[str, dict[str,
 
 
 def _samples(ws: Workspace, a: dict[str, Any], b: dict[str, Any]) -> None:
-    joined = queries.predictions_side_by_side(ws, a, b)
+    joined = predictions_side_by_side(ws, a, b)
     if joined.is_empty():
         st.caption("No predictions to compare (the two evaluations share no sample).")
         return
