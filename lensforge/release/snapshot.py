@@ -633,7 +633,7 @@ def verify_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
 
 
 def diff_snapshots(ws: Workspace, a: str, b: str) -> dict[str, Any]:
-    """Datasets added or removed, versions, mappings, instructions and row counts that changed."""
+    """Datasets added or removed; versions, mappings, row decisions, instructions and row counts that changed."""
     ma, mb = get_snapshot(ws, a)["manifest"], get_snapshot(ws, b)["manifest"]
     da = {d["dataset_id"]: d for d in ma["inputs"]["datasets"]}
     db = {d["dataset_id"]: d for d in mb["inputs"]["datasets"]}
@@ -641,7 +641,15 @@ def diff_snapshots(ws: Workspace, a: str, b: str) -> dict[str, Any]:
     for did in sorted(set(da) & set(db)):
         fields = {
             k: {"a": da[did].get(k), "b": db[did].get(k)}
-            for k in ("version_id", "mapping_version_id", "rows", "test_instruction_id", "caps", "label_space")
+            for k in (
+                "version_id",
+                "mapping_version_id",
+                "decision_set_id",
+                "rows",
+                "test_instruction_id",
+                "caps",
+                "label_space",
+            )
             if da[did].get(k) != db[did].get(k)
         }
         if set(da[did]["instruction_ids"]) != set(db[did]["instruction_ids"]):
