@@ -56,7 +56,7 @@ def snapshot_build(
 ) -> None:
     """Build an immutable snapshot (Parquet per split, dataset card, Croissant, licences, manifest)."""
     from lensforge.progress import progress_bar, step_callback
-    from lensforge.release.snapshot import build_snapshot
+    from lensforge.release.snapshot import BUILD_STATUS_TEXT, build_snapshot
 
     bars = progress_bar(None if as_json else console)
     with bars:
@@ -76,8 +76,7 @@ def snapshot_build(
     if as_json:
         _print_json(res)
         return
-    verbs = {"new": "built", "repaired": "rebuilt (its files had changed)", "unchanged": "already built (unchanged)"}
-    verb = verbs[res["status"]]
+    verb = BUILD_STATUS_TEXT[res["status"]]
     console.print(f"snapshot {res['snapshot_id']} {verb}: {res['rows']} at {res['path']}")
     removed = res.get("cross_leak_removed") or {}
     if any(removed.values()):

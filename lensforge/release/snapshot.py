@@ -67,6 +67,7 @@ from lensforge.release.verify import file_sha256, snapshot_id_of, verify_folder
 from lensforge.workspace import Workspace, seal
 
 __all__ = [
+    "BUILD_STATUS_TEXT",
     "MESSAGE",
     "ORDERS",
     "SNAPSHOT_SCHEMA",
@@ -80,6 +81,12 @@ __all__ = [
 ]
 
 ORDERS = ("alphabetical", "language", "task", "random")
+# What `build_snapshot`'s status means, in words the CLI and the app both show.
+BUILD_STATUS_TEXT = {
+    "new": "built",
+    "repaired": "rebuilt (its files had changed)",
+    "unchanged": "already built (unchanged)",
+}
 ROLES = ("system", "user", "assistant")
 # Rows per Parquet row group: each group's chat messages are built, written and freed before the next, which bounds
 # the build's memory at millions of rows (and suits the Hub's viewer, which reads row groups).
