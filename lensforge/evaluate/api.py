@@ -10,6 +10,7 @@ from lensforge.evaluate.backends import OpenAICompatibleBackend, TransformersBac
 from lensforge.evaluate.baseline import is_classical, run_baseline
 from lensforge.evaluate.extract import extract_label, label_alternatives
 from lensforge.evaluate.report import (
+    CHAIN_COLUMN,
     class_breakdown,
     compare,
     newest_classical,
@@ -22,6 +23,7 @@ from lensforge.evaluate.store import get_eval, list_evals
 from lensforge.workspace import Workspace
 
 __all__ = [
+    "CHAIN_COLUMN",
     "OpenAICompatibleBackend",
     "TransformersBackend",
     "class_breakdown",

@@ -29,12 +29,14 @@ import polars as pl
 from lensforge.catalog.constants import LABELLED_TASK_TYPES
 from lensforge.catalog.datasets import dataset_frame
 from lensforge.catalog.db import connect
+from lensforge.curate.mappings import label_vocabulary, mapping_chain
 from lensforge.errors import LensforgeError
 from lensforge.evaluate import metrics
 from lensforge.evaluate.baseline import is_classical
 from lensforge.evaluate.extract import split_labels
 from lensforge.evaluate.store import get_eval, list_evals
 from lensforge.finetune.runs import loss_curve, run_record
+from lensforge.release.store import get_snapshot
 from lensforge.workspace import Workspace, write_text_atomic
 
 VEGA_CDN = (
@@ -306,8 +308,35 @@ def score_table(ws: Workspace, evals: list[str], *, classical: str | None = "aut
     }
 
 
+CHAIN_COLUMN = "source → decoded → canonical"
+
+
+def label_chains(ws: Workspace, snapshot_id: str, dataset_id: str) -> dict[str, str]:
+    """Canonical label -> the label chain(s) that produce it in this snapshot (`source → decoded → canonical`,
+    several joined with "; " where source labels were merged).
+
+    The chain is the one the snapshot was built with (its recorded mapping version), so a score is read against
+    the labels the model was trained and tested on; a snapshot not in the catalog falls back to the dataset's
+    current chain.
+    """
+    try:
+        item = next(
+            d for d in get_snapshot(ws, snapshot_id)["manifest"]["inputs"]["datasets"] if d["dataset_id"] == dataset_id
+        )
+        links = mapping_chain(ws, dataset_id, item["version_id"], item["mapping_version_id"])
+    except (LensforgeError, StopIteration, KeyError):
+        vocab = label_vocabulary(ws, [dataset_id]).get(dataset_id)
+        links = list(vocab.links) if vocab else []
+    out: dict[str, list[str]] = {}
+    for link in links:
+        if link.canonical and link.status != "rejected":
+            out.setdefault(link.canonical, []).append(link.chain)
+    return {label: "; ".join(chains) for label, chains in out.items()}
+
+
 def class_breakdown(ws: Workspace, eval_id: str, dataset_id: str) -> dict[str, Any]:
-    """Per-class precision/recall/F1 and (single-label) the confusion matrix of one dataset in one evaluation.
+    """Per-class precision/recall/F1 (each label with its chain, `CHAIN_COLUMN`) and (single-label) the confusion
+    matrix of one dataset in one evaluation.
 
     Read from the saved predictions; unparseable answers count as wrong and fill a confusion-matrix
     column of their own. Summaries have neither (an empty table and no matrix).
@@ -323,17 +352,19 @@ def class_breakdown(ws: Workspace, eval_id: str, dataset_id: str) -> dict[str, A
     task_type = item.get("task_type") or (rows["task_type"][0] if rows.height else "classification")
     labels = item.get("labels") or []
     if rows.height == 0 or task_type not in LABELLED_TASK_TYPES:
-        return {"task_type": task_type, "per_class": metrics.per_class_scores([], [], []), "confusion": None}
+        empty = metrics.per_class_scores([], [], []).with_columns(pl.lit(None, pl.String).alias(CHAIN_COLUMN))
+        return {"task_type": task_type, "per_class": empty, "confusion": None}
     gold, pred = rows["gold"].to_list(), rows["prediction"].to_list()
+    chains = label_chains(ws, ev["snapshot_id"], dataset_id)
+    confusion = None
     if task_type == "multilabel":
         sets = [None if p is None else split_labels(p) for p in pred]
         per_class = metrics.per_class_scores([split_labels(g) for g in gold], sets, labels, multilabel=True)
-        return {"task_type": task_type, "per_class": per_class, "confusion": None}
-    return {
-        "task_type": task_type,
-        "per_class": metrics.per_class_scores(gold, pred, labels),
-        "confusion": metrics.confusion_matrix(gold, pred, labels),
-    }
+    else:
+        per_class = metrics.per_class_scores(gold, pred, labels)
+        confusion = metrics.confusion_matrix(gold, pred, labels)
+    chain = pl.col("label").replace_strict(chains, default=None, return_dtype=pl.String).alias(CHAIN_COLUMN)
+    return {"task_type": task_type, "per_class": per_class.with_columns(chain), "confusion": confusion}
 
 
 def predictions_side_by_side(ws: Workspace, eval_a: dict[str, Any], eval_b: dict[str, Any]) -> pl.DataFrame:
