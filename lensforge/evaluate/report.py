@@ -615,9 +615,11 @@ def write_report(
     md += ["## Scores per dataset", "", *_md_table(main_header, main_rows), ""]
     md += ["## Unparseable answers (percent of test rows)", "", *_md_table(up_header, up_rows), ""]
     md += ["## Per language", "", *_md_table(lang_header, lang_rows), ""]
-    class_md, class_html = _class_sections(ws, table, col_evs[-1], columns[-1])
-    if class_md:
-        md += [f"## Per class ({columns[-1]})", "", *class_md]
+    # Per class and confusion matrices for every column (classical baseline and each model), in column order.
+    per_class = [(col, *_class_sections(ws, table, ev, col)) for col, ev in zip(columns, col_evs, strict=True)]
+    for col, class_md, _ in per_class:
+        if class_md:
+            md += [f"## Per class ({col})", "", *class_md]
     if "scores" in chart_files:
         md += ["## Charts", ""]
         for key, files in chart_files.items():
@@ -653,8 +655,9 @@ def write_report(
     body += ["<h2>Scores per dataset</h2>", _html_table(main_header, main_rows, main_classes)]
     body += ["<h2>Unparseable answers (percent of test rows)</h2>", _html_table(up_header, up_rows)]
     body += ["<h2>Per language</h2>", _html_table(lang_header, lang_rows)]
-    if class_html:
-        body += [f"<h2>Per class ({html.escape(columns[-1])})</h2>", *class_html]
+    for col, _, class_html in per_class:
+        if class_html:
+            body += [f"<h2>Per class ({html.escape(col)})</h2>", *class_html]
     if charts:
         body += ["<h2>Charts</h2>", *(chart_html(k) for k in charts)]
     if run is not None:
