@@ -45,7 +45,7 @@ from lensforge.curate.decisions import (
     restorable_rows,
     set_id_of,
 )
-from lensforge.curate.mappings import drop_unlabelled, effective_mapping, map_labels
+from lensforge.curate.mappings import EffectiveMapping, drop_unlabelled, effective_mapping, map_labels
 from lensforge.errors import LensforgeError
 from lensforge.ingest.versions import current_version_id, get_version, has_version, load_rows
 from lensforge.workspace import Workspace, write_text_atomic
@@ -297,17 +297,49 @@ def _cap(specific: int | None, default: int) -> int | None:
     return value or None
 
 
-def curate_dataset(
-    ws: Workspace, planned: PlannedDataset, *, seed: int, allow_proposed: bool, actor: str, used_by: str, record: bool
-) -> CuratedDataset:
-    """Canonical labels through the mapping gate, the row-level decisions, then the caps (train; dev/test only
-    when set). Decisions come before caps so an excluded row frees its place for another."""
+@dataclass
+class CurationInputs:
+    """What the catalog holds for curating one dataset: its label mapping (through the gate) and row decisions.
+
+    Read apart from the rows so a build can read every dataset's inputs through one catalog connection
+    (`catalog.db.reading`) before the long Parquet reads, and fail on an unreviewed mapping before any of them.
+    """
+
+    mapping: EffectiveMapping
+    decisions: pl.DataFrame
+
+
+def curation_inputs(
+    ws: Workspace, planned: PlannedDataset, *, allow_proposed: bool, actor: str, used_by: str, record: bool
+) -> CurationInputs:
+    """The mapping through the gate (`record`: proposals used are put on record) and the row decisions."""
     if record:
         eff = effective_mapping(ws, planned.dataset_id, allow_proposed=allow_proposed, actor=actor, used_by=used_by)
     else:
         eff = _preview_mapping(ws, planned.dataset_id)
+    return CurationInputs(eff, decisions_for(ws, planned.dataset_id))
+
+
+def curate_dataset(
+    ws: Workspace,
+    planned: PlannedDataset,
+    *,
+    seed: int,
+    allow_proposed: bool,
+    actor: str,
+    used_by: str,
+    record: bool,
+    inputs: CurationInputs | None = None,
+) -> CuratedDataset:
+    """Canonical labels through the mapping gate, the row-level decisions, then the caps (train; dev/test only
+    when set). Decisions come before caps so an excluded row frees its place for another. `inputs` read earlier
+    (`curation_inputs`) are used as given."""
+    if inputs is None:
+        inputs = curation_inputs(
+            ws, planned, allow_proposed=allow_proposed, actor=actor, used_by=used_by, record=record
+        )
+    eff, decisions = inputs.mapping, inputs.decisions
     task_type = planned.entry.task_type
-    decisions = decisions_for(ws, planned.dataset_id)
     rows = load_rows(ws, planned.version, columns=CURATED_COLUMNS)
     restored = restorable_rows(ws, planned.version, decisions, CURATED_COLUMNS)
     if restored.height:
@@ -336,9 +368,9 @@ def curate_dataset(
     )
 
 
-def _preview_mapping(ws: Workspace, ref: str) -> Any:
+def _preview_mapping(ws: Workspace, ref: str) -> EffectiveMapping:
     """The mapping as it stands (proposals included), without the gate and without an event."""
-    from lensforge.curate.mappings import EffectiveMapping, mapping_version_id, review
+    from lensforge.curate.mappings import mapping_version_id, review
 
     info = review(ws, ref)
     mapping = {m["raw_label"]: (None if m["status"] == "rejected" else m["canonical"]) for m in info["mappings"]}
