@@ -101,3 +101,97 @@ def test_key_scan_gives_what_keying_every_text_gives(shared_data):
         "see and now",
         "quoted",
     ]
+
+
+# --- readers: the one-parse fast path against the careful path, file by file ------------------------------
+
+_Q = '1,"plain",pos\n2,"a, comma",neg\n3,"doubled ""quotes"" inside",pos\n4,"two\nlines",neg\n5,"",pos\n'
+READER_CASES: dict[str, tuple[str, bytes, dict]] = {
+    "quoted_csv": ("csv", ("id,text,label\n" + _Q).encode(), {}),
+    "quoted_csv_no_final_newline": ("csv", ("id,text,label\n" + _Q).rstrip("\n").encode(), {}),
+    "quoted_csv_bom": ("csv", b"\xef\xbb\xbf" + ("id,text,label\n" + _Q).encode(), {}),
+    "quoted_header": ("csv", ('"id","text","label"\n' + _Q).encode(), {}),
+    "stray_quote_in_unquoted_field": ("csv", b'id,text,label\n1,she said "hi, there",pos\n2,ok,neg\n', {}),
+    "quote_after_closing_quote": ("csv", b'id,text,label\n1,"a"b,pos\n2,ok,neg\n', {}),
+    "unclosed_quote": ("csv", b'id,text,label\n1,"never closed,pos\n2,ok,neg\n', {}),
+    "empty_fields": ("csv", b'id,text,label\n1,a,\n2,"",neg\n,b,pos\n', {}),
+    "tsv_empty_fields": ("tsv", b"id\ttext\tlabel\n1\ta\t\n\tb\tpos\n", {"quoting": False}),
+    "blank_line": ("csv", b"id,text,label\n1,a,pos\n\n2,b,neg\n", {}),
+    "ragged_short": ("csv", b"id,text,label\n1,a,pos\n2,b\n", {}),
+    "ragged_long": ("csv", b"id,text,label\n1,a,pos\n2,b,neg,extra\n", {}),
+    "crlf": ("csv", b'id,text,label\r\n1,"a\nb",pos\r\n2,c,neg\r\n', {}),
+    "no_header": ("csv", b"1,a,pos\n2,b,neg\n", {"header": False, "column_names": ["id", "text", "label"]}),
+    "single_column": ("csv", b"text\nhello\n   \nworld\n", {"columns": {"text": "text"}}),
+    "tsv": ("tsv", b'id\ttext\tlabel\n1\ta "bare" quote\tpos\n2\tb\tneg\n', {"quoting": False}),
+    "tsv_blank_tabs": ("tsv", b"id\ttext\tlabel\n1\ta\tpos\n\t \t\n2\tb\tneg\n", {"quoting": False}),
+    "tsv_bad_bytes": ("tsv", b"id\ttext\tlabel\n1\ta \xff\tpos\n2\tb\x00\tneg\n", {"quoting": False}),
+    "tsv_quoting_on_bare_quotes": ("tsv", b'id\ttext\tlabel\n1\t"she said\tpos\n2\tit" today\tneg\n', {}),
+    "jsonl": ("jsonl", b'{"id": 1, "text": "a", "label": "pos"}\n{"id": 2, "text": "b\\nc", "label": "neg"}\n', {}),
+    "jsonl_blank_line": (
+        "jsonl",
+        b'{"id": 1, "text": "a", "label": "pos"}\n\n{"id": 2, "text": "b", "label": "neg"}\n',
+        {},
+    ),
+    "jsonl_nested": (
+        "jsonl",
+        b'{"id": 1, "text": "a", "label": ["pos"]}\n{"id": 2, "text": "b", "label": ["neg"]}\n',
+        {},
+    ),
+    "jsonl_broken": ("jsonl", b'{"id": 1, "text": "a", "label": "pos"}\n{"id": 2, "text": \n', {}),
+    "jsonl_mixed_types": (
+        "jsonl",
+        b'{"id": 1, "text": "a", "label": 1}\n{"id": "x2", "text": "b", "label": true}\n',
+        {},
+    ),
+}
+
+
+def _read(case: str, monkeypatch, tmp_path, careful: bool):
+    from lensforge.catalog.spec import FileSpec, IngestSpec
+    from lensforge.ingest import readers
+
+    fmt, data, extra = READER_CASES[case]
+    spec = IngestSpec.model_validate(
+        {
+            "format": fmt,
+            "files": [{"split": "train", "path": f"x.{fmt}"}],
+            "columns": {"text": "text", "label": "label"},
+        }
+        | extra
+    )
+    if careful:
+        monkeypatch.setattr(readers, "_delimited_fast", lambda *a: None)
+        monkeypatch.setattr(readers, "_jsonl_whole", lambda *a: None)
+    path = tmp_path / f"x.{fmt}"
+    path.write_bytes(data)
+    used = {c for c in spec.columns.model_dump().values() if c}
+    return readers.read_file(path, FileSpec(split="train", path=path.name), spec, used_columns=used)
+
+
+@pytest.mark.parametrize("case", sorted(READER_CASES))
+def test_the_fast_reader_gives_what_the_careful_reader_gives(case, monkeypatch, tmp_path):
+    fast = _read(case, monkeypatch, tmp_path, careful=False)
+    careful = _read(case, monkeypatch, tmp_path, careful=True)
+    assert (fast.records, fast.lines, fast.columns) == (careful.records, careful.lines, careful.columns)
+    assert fast.rows.to_dicts() == careful.rows.to_dicts()
+    assert fast.bad.to_dicts() == careful.bad.to_dicts()
+
+
+def test_the_fast_reader_takes_clean_files_and_leaves_doubtful_ones(monkeypatch, tmp_path):
+    from lensforge.ingest import readers
+
+    taken: list[str] = []
+    for name, fast in (("_delimited_fast", readers._delimited_fast), ("_jsonl_whole", readers._jsonl_whole)):
+
+        def spy(*args, _fast=fast, _name=name):
+            out = _fast(*args)
+            if out is not None:
+                taken.append(_name)
+            return out
+
+        monkeypatch.setattr(readers, name, spy)
+    clean = ("quoted_csv", "tsv", "jsonl", "empty_fields", "tsv_empty_fields")
+    for case in (*clean, "stray_quote_in_unquoted_field", "tsv_blank_tabs", "ragged_short", "jsonl_nested"):
+        before = len(taken)
+        _read(case, monkeypatch, tmp_path, careful=False)
+        assert (len(taken) > before) == (case in clean), case
