@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,11 +39,14 @@ _EDGE_QUOTES = r"^[\"'“”«»„`]+|[\"'“”«»„`]+$"
 
 
 def apply_where(s: pl.Series, mask: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
-    """Apply `fn` only to the rows that need it (most texts need no change, and these ops are costly)."""
+    """Apply `fn` only to the rows that need it (most texts need no change, and these ops are costly).
+
+    Returns a new series: `s` itself is left as it was (Polars' scatter writes into the series it is
+    called on)."""
     mask = mask.fill_null(False)
     if not mask.any():
         return s
-    return s.scatter(mask.arg_true(), fn(s.filter(mask)))
+    return s.clone().scatter(mask.arg_true(), fn(s.filter(mask)))
 
 
 # Whitespace other than a single ASCII space: Aho-Corasick over literals is ~10x cheaper than a regex.
@@ -70,17 +74,38 @@ def needs_whitespace_fix(s: pl.Series) -> pl.Series:
     return s.str.contains_any(_ODD_SPACE) | s.str.starts_with(" ") | s.str.ends_with(" ")
 
 
+def _literal(text: str) -> str:
+    return "".join(f"\\x{{{ord(c):X}}}" for c in text)
+
+
+# The same whitespace test as one regex alternative, to fold into a scan that looks for more at once.
+ODD_SPACE_PATTERN = "|".join(_literal(w) for w in _ODD_SPACE) + "|^ | $"
+
 _EDGE_QUOTE_CHARS = ['"', "'", "“", "”", "«", "»", "„", "`"]
 
 
-def text_keys(s: pl.Series) -> pl.Series:
-    """The dedup key of each (cleaned, NFKC) text: case-folded, URLs and @mentions gone, Arabic marks and
-    tatweel gone, runs of whitespace collapsed, quotes at either end gone.
+@functools.cache
+def _key_suspects() -> str:
+    """One regex for every text the key's transformations could change: a character that changes when
+    lower-cased, a link or mention, an Arabic mark, whitespace to collapse, a quote at either end."""
+    quotes = "[" + "".join(_literal(c) for c in _EDGE_QUOTE_CHARS) + "]"
+    return "|".join(
+        [
+            r"\p{Changes_When_Lowercased}",
+            "http",
+            r"www\.",
+            "@",
+            _ARABIC_MARKS,
+            ODD_SPACE_PATTERN,
+            f"^{quotes}|{quotes}$",
+        ]
+    )
 
-    Each transformation runs only on the texts it would change, found by a cheaper scan: lower-casing
-    an Arabic or Devanagari text (which has no case) costs ~5x a scan for letters that have a lower
-    case, and most texts hold no link, mention or diacritic.
-    """
+
+def _text_keys_each(s: pl.Series) -> pl.Series:
+    """The key transformations, each run only on the texts it would change (found by a cheaper scan):
+    lower-casing an Arabic or Devanagari text (which has no case) costs ~5x a scan for letters that have
+    a lower case, and most texts hold no link, mention or diacritic."""
     key = apply_where(s, s.str.contains(r"\p{Changes_When_Lowercased}"), lambda x: x.str.to_lowercase())
     web = key.str.contains_any(["http", "www.", "@"])
     key = apply_where(key, web, lambda x: x.str.replace_all(_URL, " ").str.replace_all(_MENTION, " "))
@@ -90,6 +115,16 @@ def text_keys(s: pl.Series) -> pl.Series:
     key = apply_where(key, needs_whitespace_fix(key), lambda x: x.str.replace_all(r"\s{2,}", " ").str.strip_chars())
     edged = key.str.head(1).is_in(_EDGE_QUOTE_CHARS) | key.str.tail(1).is_in(_EDGE_QUOTE_CHARS)
     return apply_where(key, edged, lambda x: x.str.replace_all(_EDGE_QUOTES, "").str.strip_chars())
+
+
+def text_keys(s: pl.Series) -> pl.Series:
+    """The dedup key of each (cleaned, NFKC) text: case-folded, URLs and @mentions gone, Arabic marks and
+    tatweel gone, runs of whitespace collapsed, quotes at either end gone.
+
+    One regex scan finds the texts any of these would change (on a typical corpus, a minority: a text
+    without capitals, links, marks or edge quotes is its own key); the transformations run on those only.
+    """
+    return apply_where(s, s.str.contains(_key_suspects()), _text_keys_each)
 
 
 def text_key_expr(col: str) -> pl.Expr:

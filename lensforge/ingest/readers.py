@@ -14,6 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from lensforge.catalog.spec import FileSpec, IngestSpec
@@ -312,22 +313,111 @@ def _parse_whole(
         return None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    parsed = _polars_csv(data, spec, header, delimiter, empty_is_null=False)
+    if parsed is None or parsed.height != good.height or parsed.columns != header:
+        return None
+    return parsed.with_columns(good[LINE])
+
+
+def _polars_csv(
+    data: bytes, spec: IngestSpec, header: list[str], delimiter: str, *, empty_is_null: bool
+) -> pl.DataFrame | None:
+    """Polars' CSV reader over a whole file, every value a string; None when it refuses the file."""
     try:
-        parsed = pl.read_csv(
+        return pl.read_csv(
             io.BytesIO(data),
             separator=delimiter,
             quote_char='"' if spec.quoting else None,
             has_header=spec.header,
             new_columns=header,
             infer_schema=False,
-            empty_string_is_null=False,
+            empty_string_is_null=empty_is_null,
             comment_prefix=None,
         )
     except pl.exceptions.PolarsError:
         return None
-    if parsed.height != good.height or parsed.columns != header:
+
+
+_QUOTE, _NEWLINE = ord('"'), ord("\n")
+
+
+def _quotes_conform(raw: np.ndarray, quotes: np.ndarray, delimiter: int) -> bool:
+    """Whether every quote character sits where RFC 4180 puts one: an opening quote at the start of a
+    field (after a delimiter, a line break, the start of the file, or the quote that closed the first half
+    of a doubled "" pair), a closing one at its end (before a delimiter, a line break, the end of the file,
+    or the other half of a doubled pair). Then pairing quotes line by line (the careful path) and a CSV
+    parser agree on every record and field; a stray quote inside an unquoted field makes them differ."""
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = raw[np.maximum(opening - 1, 0)]
+    after = raw[np.minimum(closing + 1, raw.size - 1)]
+    opens_ok = (opening == 0) | (before == delimiter) | (before == _NEWLINE) | (before == _QUOTE)
+    closes_ok = (closing == raw.size - 1) | (after == delimiter) | (after == _NEWLINE) | (after == _QUOTE)
+    return bool(opens_ok.all() and closes_ok.all())
+
+
+def _delimited_fast(data: bytes, spec: IngestSpec, origin: str, delimiter: str, used: set[str]) -> RawRead | None:
+    """A well-formed delimited file in one Polars parse, checked against what the careful path would find;
+    None (the careful path) whenever the file might hold a record that path would quarantine.
+
+    Records are found as the careful path finds them (physical lines, or lines grouped by quote pairing),
+    from the raw bytes with numpy instead of a string per line, and the parse must give exactly that many
+    rows (Polars refuses a record with an extra field). Polars reads a missing field and an empty one
+    alike (null), so the records with a null, and with a space delimiter those whose first field is blank,
+    get the careful path's own field count and blank-record test; they are few. Files with NUL bytes,
+    carriage returns, invalid UTF-8, quotes out of place (see `_quotes_conform`) or a single column take
+    the careful path.
+    """
+    if not _utf8(spec) or b"\x00" in data or b"\r" in data:
         return None
-    return parsed.with_columns(good[LINE])
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = _line_ends(data)  # byte offset where each physical line ends
+    physical = ends.size
+    first_line = np.arange(1, physical + 1)  # of each record
+    record_ends = ends
+    if spec.quoting:
+        quotes = np.flatnonzero(raw == _QUOTE)
+        if quotes.size:
+            if quotes.size % 2 or not _quotes_conform(raw, quotes, ord(delimiter)):
+                return None
+            # A record ends on a line where the quotes seen so far pair up; the next starts on the line after.
+            closing = np.flatnonzero(np.searchsorted(quotes, ends) % 2 == 0)
+            first_line = np.concatenate([[0], closing[:-1] + 1]) + 1
+            record_ends = ends[closing]
+    record_starts = np.concatenate([[0], record_ends[:-1] + 1])
+    if spec.header:
+        if record_ends.size == 0:
+            return None
+        try:
+            head = data[: record_ends[0]].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        names = next(csv.reader([head], delimiter=delimiter)) if spec.quoting and '"' in head else head.split(delimiter)
+        header = _header_names(names, origin, used)
+        first_line, record_starts, record_ends = first_line[1:], record_starts[1:], record_ends[1:]
+    else:
+        header = list(spec.column_names or [])
+    if len(header) < 2:
+        return None
+    parsed = _polars_csv(data, spec, header, delimiter, empty_is_null=True)
+    if parsed is None or parsed.height != first_line.size or parsed.columns != header:
+        return None
+    doubtful = pl.any_horizontal(pl.all().is_null())
+    if delimiter.isspace():
+        doubtful = doubtful | pl.col(header[0]).str.contains(r"^\s*$")
+    suspects = parsed.select(doubtful.fill_null(True).arg_true())[:, 0].to_numpy()
+    if suspects.size:
+        texts = [data[record_starts[i] : record_ends[i]].decode("utf-8") for i in suspects]
+        checked = pl.DataFrame({RAW: texts}, schema={RAW: pl.String}).select(
+            (_field_counts(pl.col(RAW), delimiter, spec.quoting) == len(header)) & ~pl.col(RAW).str.contains(r"^\s*$")
+        )
+        if not checked[:, 0].all():
+            return None  # a short or blank record
+        parsed = parsed.fill_null("")  # in a record with every field, a null was an empty field
+    rows = parsed.with_columns(pl.Series(LINE, first_line, dtype=pl.Int64))
+    lines = physical - (1 if spec.header else 0)
+    return RawRead(rows=rows, bad=_bad_frame([], [], [], []), records=parsed.height, columns=header, lines=lines)
 
 
 def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, used: set[str]) -> RawRead:
@@ -337,6 +427,9 @@ def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, 
     record's field count is taken outside quotes; well-formed records are split by Polars. Ragged,
     blank, undecodable and unclosed records are quarantined with their first line.
     """
+    fast = _delimited_fast(data, spec, origin, delimiter, used)
+    if fast is not None:
+        return fast
     quoted = spec.quoting
     lines = _physical_lines(data, spec, origin, keep_cr=quoted)
     if lines.height == 0:
@@ -417,6 +510,9 @@ def _read_delimited(data: bytes, spec: IngestSpec, origin: str, delimiter: str, 
 def _read_jsonl(data: bytes, spec: IngestSpec, origin: str) -> RawRead:
     """One JSON object per line. Polars parses the whole file when every line is a flat object; otherwise
     each line is parsed on its own, so a broken line is quarantined with its number and costs only itself."""
+    whole = _jsonl_whole(data, spec)
+    if whole is not None:
+        return whole
     lines = _physical_lines(data, spec, origin).with_columns(pl.col(RAW).str.strip_suffix("\r"))
     if lines.height == 0:
         raise LensforgeError(f"{origin}: empty file")
@@ -472,6 +568,32 @@ def _read_jsonl(data: bytes, spec: IngestSpec, origin: str) -> RawRead:
     read = _records_to_read(objs, good_lines, _bad_frame(bad_lines, bad_raws, bad_reasons, bad_details), lines.height)
     read.lines = lines.height
     return read
+
+
+def _line_ends(data: bytes) -> np.ndarray:
+    """Byte offsets where each physical line ends (the last one may end at the end of the file)."""
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE)
+    return ends if data.endswith(b"\n") else np.append(ends, len(data))
+
+
+def _jsonl_whole(data: bytes, spec: IngestSpec) -> RawRead | None:
+    """A clean JSON-lines file in one Polars parse of its own bytes: every physical line one flat object
+    (Polars skips blank lines, so as many rows as lines means none was blank). None for the careful path."""
+    if not _utf8(spec) or b"\x00" in data or b"\r" in data:
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    physical = _line_ends(data).size
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    if frame.height != physical or any(dt.is_nested() for dt in frame.dtypes):
+        return None
+    rows = frame.select(pl.all().cast(pl.String)).with_columns(
+        pl.int_range(1, physical + 1, dtype=pl.Int64).alias(LINE)
+    )
+    return RawRead(rows=rows, bad=_bad_frame([], [], [], []), records=physical, columns=frame.columns, lines=physical)
 
 
 def _jsonl_fast(good: pl.DataFrame) -> pl.DataFrame | None:
