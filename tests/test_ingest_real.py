@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import polars as pl
@@ -11,8 +12,7 @@ from clihelp import run_cli
 
 from lensforge.catalog.db import connect
 from lensforge.ingest.normalise import text_key_expr
-from lensforge.ingest.overlap import latest_report
-from lensforge.ingest.versions import current_version, load_quarantine, load_rows, validation_results
+from lensforge.ingest.versions import current_version, latest_report, load_quarantine, load_rows, validation_results
 from lensforge.workspace import resolve_workspace
 
 REAL = [
@@ -52,9 +52,12 @@ def test_all_nine_ingest_with_accounting_invariant(ingested):
             "FROM ingested_versions WHERE is_current"
         ).fetchall()
     assert len(rows) == 9
-    for did, read, kept, quarantined, valid, _raw in rows:
+    for did, read, kept, quarantined, valid, raw in rows:
         assert read == kept + quarantined, did
         assert valid, did
+        # Issue 10: every file's records read equal the count its registry entry declares.
+        for f in json.loads(raw):
+            assert f["expected_records"] is not None and f["records"] == f["expected_records"], (did, f["path"])
         q = load_quarantine(ws, current_version(ws, did))
         assert q.height == quarantined
         assert q["reason"].null_count() == 0 and q["source_line"].null_count() == 0
@@ -84,18 +87,20 @@ def test_records_read_match_source_counts(ingested, shared_data):
     assert per_file["hindi_dataset.tsv"] == _count_records(shared_data / "hasoc2019_hindi/hindi_dataset.tsv", tsv=True)
 
 
-def test_ragged_ct25_english_dev_rows_are_quarantined_with_lines(ingested):
+def test_ct25_english_dev_rows_lacking_only_an_unused_column_are_kept(ingested):
+    # Issue 10 item 8: dev_en.tsv has a 4-column header and 243 rows (physical lines 221-463) with 3 fields;
+    # they lack only `solved_conflict`, which nothing uses. They were quarantined as ragged; now they are kept.
     ws, _ = ingested
-    q = load_quarantine(ws, current_version(ws, "en/CT25Subjectivity@2025"))
-    ragged = q.filter(pl.col("reason") == "ragged_row")
-    assert ragged.height == 243
-    assert set(ragged["source_file"]) == {"dev_en.tsv"}
-    # Data rows 220-462 of the file: physical lines 221-463 (line 1 is the header).
-    assert ragged["source_line"].min() == 221 and ragged["source_line"].max() == 463
-    assert ragged["detail"].unique().to_list() == ["3 fields, header has 4"]
-    assert ragged["text_original"].str.contains("\t").all()
-    kept = load_rows(ws, current_version(ws, "en/CT25Subjectivity@2025"), ("dev",))
-    assert kept.height == 219
+    v = current_version(ws, "en/CT25Subjectivity@2025")
+    q = load_quarantine(ws, v)
+    assert q.filter(pl.col("reason") == "ragged_row").height == 0
+    dev = load_rows(ws, v, ("dev",))
+    assert dev.height == 462  # SOURCE.md: no duplicate and no overlap in dev
+    short = dev.filter(pl.col("source_line") >= 221)
+    assert short.height == 243 and short["source_line"].max() == 463
+    assert dict(dev.group_by("label").len().iter_rows()) == {"SUBJ": 240, "OBJ": 222}  # SOURCE.md, all 462 rows
+    files = {f["path"]: f for f in v["raw_files"]}
+    assert files["dev_en.tsv"]["records"] == files["dev_en.tsv"]["expected_records"] == 462
 
 
 def test_ct22_arabic_conflicts_leaks_and_unlabelled_test(ingested, shared_data):
@@ -226,6 +231,21 @@ def test_ingest_report_cli(ingested, capsys):
     assert rep["overlaps"]
     text = run_cli(capsys, "-w", str(ws.root), "ingest", "report", "ArSarcasm@v1").out
     assert "leak_test_in_train" in text and "expect_column_values_to_be_unique" in text
+    # Issue 11: the per-step table, from the catalog; issue 10: physical lines vs records per file.
+    steps = rep["steps"]
+    names = [s["step"] for s in steps]
+    assert names[0] == "read" and names[-2:] == ["validate", "write"] and "exact_dedup" in names
+    assert steps[0]["rows_in"] == 10547
+    for s in steps:
+        assert s["rows_in"] == s["rows_out"] + sum(s["dropped"].values()), s["step"]
+    assert {s["step"]: s["dropped"] for s in steps}["leakage"]["leak_test_in_train"] > 0
+    assert "steps (rows through each step)" in text and "exact_dedup" in text
+    files = {f["path"]: f for f in rep["files"]}
+    assert files["ArSarcasm_test.csv"]["records"] == files["ArSarcasm_test.csv"]["declared"] == 2110
+    assert files["ArSarcasm_test.csv"]["physical_lines"] >= 2110
+    # `ingest report` is a real sub-command; `ingest run NAME` is what `ingest NAME` runs.
+    assert "report" in run_cli(capsys, "-w", str(ws.root), "ingest", "--help").out
+    assert run_cli(capsys, "-w", str(ws.root), "ingest", "report").code == 2  # NAME is required
 
 
 def test_near_duplicate_reports_within_and_across_datasets(real_ws_copy, capsys, shared_data):

@@ -366,3 +366,45 @@ def test_missing_columns_are_refused():
     frame = to_frame(make_rows()).drop("text_key")
     with pytest.raises(LensforgeError, match="text_key"):
         validate_version(frame, task_type="classification", label_space=LABELS)
+
+
+def test_validating_many_versions_together_gives_each_its_own_results(monkeypatch):
+    # Issue 11: small datasets are validated in one GE run; every version must get exactly the results
+    # it gets alone (counts, observed values, examples of its own failures).
+    import lensforge.ingest.validate as validate_mod
+    from lensforge.ingest.validate import ValidationRequest, validate_many
+
+    def renamed(rows: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+        return [{**r, "sample_id": prefix + r["sample_id"]} for r in rows]
+
+    broken = renamed(make_rows(), "b-")
+    edit(broken, 3, label="sarcastic")
+    passing = [
+        ValidationRequest(to_frame(make_rows()), "classification", LABELS),
+        ValidationRequest(to_frame(renamed(make_rows()[:150], "o-")), "classification", LABELS),
+        ValidationRequest(to_frame(renamed(make_rows(), "r-")), "classification", LABELS, resplit_by="label"),
+        ValidationRequest(to_frame(make_rows("multilabel"), "multilabel"), "multilabel", [*LABELS, "urgent"]),
+        ValidationRequest(
+            to_frame(renamed(make_rows("multilabel"), "m-"), "multilabel"), "multilabel", [*LABELS, "urgent"]
+        ),
+    ]
+    runs: list[str] = []
+    real_run = validate_mod._run
+    monkeypatch.setattr(validate_mod, "_run", lambda name, *a: runs.append(name) or real_run(name, *a))
+    for requests in (passing, [*passing[:2], ValidationRequest(to_frame(broken), "classification", LABELS)]):
+        runs.clear()
+        together = validate_many(requests)
+        batched = len(runs)
+        alone = [
+            validate_version(r.frame, task_type=r.task_type, label_space=r.label_space, resplit_by=r.resplit_by)
+            for r in requests
+        ]
+        assert [[asdict(x) for x in rs] for rs in together] == [[asdict(x) for x in rs] for rs in alone]
+        if requests is passing:
+            # rows of the classification sets, rows and label items of the multilabel ones, proportions: 4 runs
+            assert batched == 4 < len(runs) - batched
+        else:
+            assert failures(together[2]) == [("expect_column_values_to_be_in_set", "label")]
+            assert not failures(together[0]) and not failures(together[1])
+    unique = by_name(validate_many(passing[1:2])[0])[("expect_column_values_to_be_unique", "sample_id")]
+    assert unique.observed_value["element_count"] == 150

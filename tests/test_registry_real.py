@@ -270,9 +270,11 @@ def test_ct22_official_test_files_are_unlabelled(local_entries, shared_data):
         assert all(len(r) == 4 for r in records)
 
 
-def test_ct25_en_dev_is_ragged_and_quarantined(local_entries, shared_data):
+def test_ct25_en_dev_is_ragged_and_short_rows_are_padded(local_entries, shared_data):
+    # The short rows lack only the unused solved_conflict column (issue 10 item 8): kept, not quarantined.
     entry = local_entries["ct25_subjectivity_en"]
-    assert entry.ingest is not None and entry.ingest.ragged == "quarantine"
+    assert entry.ingest is not None and entry.ingest.ragged == "pad_unused"
+    assert "solved_conflict" not in entry.ingest.columns.model_dump().values()
     header, records = _read(shared_data / "ct25_subjectivity_en" / "dev_en.tsv", entry)
     assert len(header) == 4
     assert Counter(len(r) for r in records) == {4: 219, 3: 243}

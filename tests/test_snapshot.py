@@ -107,6 +107,20 @@ def test_orders_and_instruction_modes_change_the_snapshot(ready):
         build_snapshot(ready, demo_mixture_path(), order="shuffled", actor="t")
 
 
+def test_diff_names_the_row_decisions_that_changed(snap_ws):
+    from lensforge.curate.decisions import record_row_decisions
+    from lensforge.ingest.versions import current_version, load_rows
+
+    ws, before = snap_ws
+    did = "ar/DemoSarcasm@1"
+    row = load_rows(ws, current_version(ws, did), ("train",), columns=["sample_id"])["sample_id"][0]
+    decided = record_row_decisions(ws, did, [row], action="exclude", reason="off topic", actor="t")
+    after = build_snapshot(ws, demo_mixture_path(), actor="t")
+    d = diff_snapshots(ws, before, after["snapshot_id"])
+    (changed,) = [c for c in d["changed"] if c["dataset_id"] == did]
+    assert changed["decision_set_id"] == {"a": None, "b": decided["decision_set_id"]}
+
+
 def test_export_loads_with_datasets(ready, capsys, tmp_path):
     res = build_snapshot(ready, demo_mixture_path(), actor="t")
     out = tmp_path / "export"

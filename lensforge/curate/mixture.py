@@ -33,8 +33,9 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import entry_from_catalog, list_datasets, resolve
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.db import connect
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.curate.caps import DEFAULT_TRAIN_CAP, CapReport, cap_rows
 from lensforge.curate.decisions import (
@@ -46,7 +47,7 @@ from lensforge.curate.decisions import (
 )
 from lensforge.curate.mappings import EffectiveMapping, drop_unlabelled, effective_mapping, map_labels
 from lensforge.errors import LensforgeError
-from lensforge.ingest.versions import get_version, load_rows
+from lensforge.ingest.versions import current_version_id, get_version, has_version, load_rows
 from lensforge.workspace import Workspace, write_text_atomic
 
 
@@ -220,25 +221,18 @@ def resolve_plan(
             if plan.languages and entry.language not in plan.languages:
                 continue
             if choice.version:
-                versions = query_frame(
-                    con,
-                    "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND version_id = ?",
-                    [did, choice.version],
-                )
-                if versions.height == 0:
+                if not has_version(con, did, choice.version):
                     raise LensforgeError(f"{did} has no ingested version {choice.version!r}")
                 version_id = choice.version
             else:
-                current = query_frame(
-                    con, "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND is_current", [did]
-                )
-                if current.height == 0:
+                current = current_version_id(con, did)
+                if current is None:
                     if not explicit:
                         continue  # matched by [select] but never ingested: not part of the mixture
                     raise LensforgeError(
                         f"{did} has not been ingested yet", hint=f"run `lensforge ingest {choice.ref}`"
                     )
-                version_id = current["version_id"][0]
+                version_id = current
             out.append((did, entry, version_id, choice))
     planned, excluded = [], []
     for did, entry, version_id, choice in out:
@@ -353,9 +347,9 @@ def curate_dataset(
     applied = count_applied(rows, decisions, restored=restored.height, set_id=set_id_of(decisions))
     decided = apply_row_decisions(map_labels(rows, planned.entry, eff.mapping), decisions, task_type=task_type)
     mapped, rejected = drop_unlabelled(decided, task_type)
-    before = {s: int(mapped.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+    before = {s: int(mapped.filter(pl.col("split") == s).height) for s in SPLITS}
     parts, reports = [], {}
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         part = mapped.filter(pl.col("split") == split)
         capped, report = cap_rows(part, planned.caps[split], task_type=planned.entry.task_type, seed=seed)
         parts.append(capped)
@@ -401,7 +395,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
         cur = curate_dataset(
             ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
         )
-        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in SPLITS}
         datasets.append(
             {
                 "dataset_id": planned.dataset_id,
@@ -427,8 +421,8 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
                 "dataset_id": d["dataset_id"],
                 "language": d["language"],
                 "task": d["task"],
-                **{f"{s}": d["after"][s] for s in ("train", "dev", "test")},
-                **{f"{s}_removed": d["removed_by_caps"][s] for s in ("train", "dev", "test")},
+                **{f"{s}": d["after"][s] for s in SPLITS},
+                **{f"{s}_removed": d["removed_by_caps"][s] for s in SPLITS},
             }
             for d in datasets
         ]
@@ -443,7 +437,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
         "datasets": datasets,
         "by_language": by("language"),
         "by_task": by("task"),
-        "totals": {s: int(frame[s].sum()) for s in ("train", "dev", "test")},
-        "removed_by_caps": {s: int(frame[f"{s}_removed"].sum()) for s in ("train", "dev", "test")},
+        "totals": {s: int(frame[s].sum()) for s in SPLITS},
+        "removed_by_caps": {s: int(frame[f"{s}_removed"].sum()) for s in SPLITS},
         "pending_labels": sum(len(d["pending_labels"]) for d in datasets),
     }

@@ -1,26 +1,55 @@
-"""The ingest stage's public functions: ingest many datasets with progress, and read back a report."""
+"""The ingest stage's public functions: ingest many datasets (progress through a callback), read back a report.
+
+They return data and never print: the CLI and the app show it.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from rich.console import Console
-from rich.table import Table
 
-from lensforge.catalog.datasets import entry_from_catalog, resolve
-from lensforge.catalog.db import connect
+from lensforge.catalog.datasets import dataset_ids, entry_from_catalog, resolve
+from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
-from lensforge.ingest.overlap import latest_report, run_near_dup_report, run_overlap_report
-from lensforge.ingest.run import IngestOutcome, IngestParams, ingest_dataset
-from lensforge.ingest.versions import current_version, load_quarantine, validation_results
-from lensforge.progress import progress_bar
+from lensforge.ingest.overlap import run_near_dup_report, run_overlap_report
+from lensforge.ingest.run import CatalogWrite, IngestOutcome, IngestParams, ingest_dataset, ingest_together
+from lensforge.ingest.sources import resolve_source
+from lensforge.ingest.steps import StepStats
+from lensforge.ingest.versions import (
+    current_version,
+    latest_report,
+    load_quarantine,
+    registered_versions,
+    step_stats,
+    validation_results,
+)
 from lensforge.workspace import Workspace
+
+# Datasets under this many raw bytes (~25K short texts) are ingested together, step by step: their cost is
+# mostly per call (Great Expectations, DuckDB, Parquet), not per row.
+SMALL_DATASET_BYTES = 4 << 20
+
+
+def _raw_bytes(entry: DatasetEntry, sources: Path | None) -> int:
+    """Size of a dataset's raw files (a Hub-only or unresolvable source counts as large)."""
+    if entry.ingest is None:
+        return SMALL_DATASET_BYTES
+    try:
+        root = resolve_source(entry, sources, allow_hub=False).root
+    except LensforgeError:
+        return SMALL_DATASET_BYTES
+    if root is None:
+        return SMALL_DATASET_BYTES
+    paths = [root / f.path for f in entry.ingest.files]
+    return sum(p.stat().st_size for p in paths if p.is_file())
 
 
 def entry_for(ws: Workspace, dataset_id: str) -> DatasetEntry:
@@ -36,27 +65,28 @@ def ingest_targets(ws: Workspace, names: list[str], all_: bool) -> list[tuple[st
         raise LensforgeError("name the datasets to ingest, or pass --all")
     with connect(ws, read_only=True) as con:
         if all_:
-            ids = [r[0] for r in con.execute("SELECT dataset_id FROM datasets ORDER BY dataset_id").fetchall()]
+            ids = dataset_ids(con)
         else:
             ids = list(dict.fromkeys(resolve(con, n) for n in names))
         return [(did, entry_from_catalog(con, did)) for did in ids]
 
 
-def _accounting_table(outcomes: list[dict[str, Any]]) -> Table:
-    table = Table(title="row accounting")
-    for col in ("dataset", "version", "status", "read", "train", "dev", "test", "dropped (by reason)", "valid"):
-        table.add_column(col, overflow="fold")
-    for o in outcomes:
-        table.add_row(
-            o["dataset_id"],
-            o["version_id"],
-            o["status"],
-            str(o["records_read"]),
-            *(str(o["kept"][s]) for s in ("train", "dev", "test")),
-            ", ".join(f"{k} {v}" for k, v in o["dropped"].items()) or "-",
-            "yes" if o["valid"] else "[red]NO: " + "; ".join(o["failed_expectations"]) + "[/red]",
-        )
-    return table
+@dataclass(frozen=True)
+class IngestEvent:
+    """Progress of `ingest_many`: a dataset started or finished a step, or finished altogether.
+
+    `stats` is None when the step starts. `step` is "unchanged" (with position == steps) for a dataset
+    whose version already exists, and "overlap" / "near_duplicates" for the cross-dataset reports.
+    """
+
+    dataset_id: str
+    step: str
+    position: int
+    steps: int
+    stats: StepStats | None = None
+
+
+OnProgress = Callable[[IngestEvent], None]
 
 
 def ingest_many(
@@ -68,10 +98,15 @@ def ingest_many(
     actor: str,
     strict: bool = True,
     include_hub: bool = False,
-    console: Console | None = None,
+    on_progress: OnProgress | None = None,
     workers: int = 2,
 ) -> dict[str, Any]:
-    """Ingest each target; with strict=False a dataset whose source or spec is missing is skipped with a reason."""
+    """Ingest each target; with strict=False a dataset whose source or spec is missing is skipped with a reason.
+
+    Returns data only (outcomes, skipped datasets with reasons, the cross-dataset reports); progress goes
+    to `on_progress`, called from worker threads.
+    """
+    emit = on_progress or (lambda _event: None)
     outcomes: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     todo = []
@@ -86,78 +121,105 @@ def ingest_many(
             skipped.append({"dataset_id": did, "reason": "no ingestion spec"})
             continue
         todo.append((did, entry))
-    progress = progress_bar(console)
     if todo:
         # Great Expectations takes seconds to import: start now, while the first files are read.
-        from lensforge.ingest.validate import _import_gx
+        from lensforge.ingest.validate import warm_up
 
-        threading.Thread(target=_import_gx, daemon=True).start()
-    with progress:
-        overall = progress.add_task("ingest", total=len(todo))
+        threading.Thread(target=warm_up, daemon=True).start()
 
-        def one(did: str, entry: DatasetEntry) -> IngestOutcome:
-            def on_step(msg: str) -> None:
-                progress.update(overall, description=f"{did}: {msg}")
+    registered = registered_versions(ws) if todo else {}
+    # Every dataset's catalog writes go in one transaction at the end: a catalog round trip costs tens of
+    # milliseconds, which dominated small datasets. A run killed before it leaves version folders that the
+    # next run removes, never a catalog row without its folder.
+    writes: list[CatalogWrite] = []
+    writes_lock = threading.Lock()
 
-            return ingest_dataset(
+    def defer(write: CatalogWrite) -> None:
+        with writes_lock:
+            writes.append(write)
+
+    def progress(did: str) -> Callable[[str, int, int, StepStats | None], None]:
+        def on_step(step: str, position: int, total: int, stats: StepStats | None) -> None:
+            emit(IngestEvent(did, step, position, total, stats))
+
+        return on_step
+
+    def done(did: str, result: IngestOutcome | LensforgeError) -> tuple[str, IngestOutcome | LensforgeError]:
+        if isinstance(result, IngestOutcome) and result.status == "unchanged":
+            emit(IngestEvent(did, "unchanged", len(result.steps), len(result.steps)))
+        return did, result
+
+    def one(did: str, entry: DatasetEntry) -> list[tuple[str, IngestOutcome | LensforgeError]]:
+        try:
+            outcome = ingest_dataset(
                 ws,
                 entry,
                 sources=sources,
                 params=params,
                 actor=actor,
-                on_step=on_step,
+                on_step=progress(did),
                 allow_hub=strict or include_hub,
+                registered=registered,
+                defer=defer,
             )
+        except LensforgeError as exc:
+            return [(did, exc)]
+        return [done(did, outcome)]
 
-        # Datasets overlap: while one is in Polars (which releases the GIL) another can be validated.
+    def together(group: list[tuple[str, DatasetEntry]]) -> list[tuple[str, IngestOutcome | LensforgeError]]:
+        results = ingest_together(
+            ws,
+            [entry for _, entry in group],
+            sources=sources,
+            params=params,
+            actor=actor,
+            defer=defer,
+            on_step=progress,
+            allow_hub=strict or include_hub,
+            registered=registered,
+        )
+        return [done(did, r) for (did, _), r in zip(group, results, strict=True)]
+
+    # Small datasets go through their steps together (a step's fixed cost paid once per group, one group per
+    # worker); larger ones one by one. Datasets overlap: while one is in Polars (which releases the GIL)
+    # another can be validated.
+    small = [(did, entry) for did, entry in todo if _raw_bytes(entry, sources) < SMALL_DATASET_BYTES]
+    large = [(did, entry) for did, entry in todo if (did, entry) not in small]
+    groups = [small[k :: max(1, workers)] for k in range(max(1, workers))] if len(small) > 1 else [[x] for x in small]
+    results: dict[str, IngestOutcome | LensforgeError] = {}
+    try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [(did, pool.submit(one, did, entry)) for did, entry in todo]
-            for did, future in futures:
-                try:
-                    outcome = future.result()
-                except LensforgeError as exc:
-                    if strict:
-                        for _, other in futures:
-                            other.cancel()
-                        raise
-                    skipped.append({"dataset_id": did, "reason": str(exc)})
-                else:
-                    outcomes.append(outcome.as_dict())
-                    if console is not None:
-                        if outcome.status == "unchanged":
-                            progress.console.print(f"{did}: unchanged (version {outcome.version_id} already ingested)")
-                        else:
-                            progress.console.print(f"{did}: new version {outcome.version_id}")
-                progress.advance(overall)
-        overlap = None
-        near = None
-        if outcomes:
-            progress.update(overall, description="cross-dataset overlap")
-            overlap = run_overlap_report(ws, actor=actor)
-            if params.near_dup:
-                progress.update(overall, description="cross-dataset near duplicates")
-                near = run_near_dup_report(ws, actor=actor)
-    if console is not None:
-        if outcomes:
-            console.print(_accounting_table(outcomes))
-        no_spec = [s for s in skipped if s["reason"] == "no ingestion spec"]
-        if no_spec:
-            console.print(f"{len(no_spec)} registered datasets have no ingestion spec and were skipped")
-        for s in skipped:
-            if s["reason"] != "no ingestion spec":
-                console.print(f"[yellow]skipped[/yellow] {s['dataset_id']}: {s['reason']}")
-        if overlap and overlap["summary"]:
-            console.print(
-                f"cross-dataset overlap report {overlap['report_id']}: "
-                f"{len(overlap['summary'])} dataset/split pairs share texts"
-            )
-        if near:
-            console.print(f"near-duplicate report {near['report_id']}: {near['pairs']} cross-dataset pairs")
+            futures = [pool.submit(one, did, entry) for did, entry in large]
+            futures += [pool.submit(together, group) for group in groups if group]
+            for future in futures:
+                results.update(future.result())
+    finally:
+        if writes:  # what finished is registered, even when another dataset failed
+            with transaction(ws) as con:
+                for write in writes:
+                    write(con)
+    for did, _ in todo:
+        result = results[did]
+        if isinstance(result, LensforgeError):
+            if strict:
+                raise result
+            skipped.append({"dataset_id": did, "reason": str(result)})
+        else:
+            outcomes.append(result.as_dict())
+    overlap = None
+    near = None
+    if outcomes:
+        emit(IngestEvent("", "overlap", 0, 1))
+        overlap = run_overlap_report(ws, actor=actor)
+        if params.near_dup:
+            emit(IngestEvent("", "near_duplicates", 0, 1))
+            near = run_near_dup_report(ws, actor=actor)
     return {"ingested": outcomes, "skipped": skipped, "overlap": overlap, "near_duplicates": near}
 
 
 def ingest_report(ws: Workspace, name: str, *, examples: int = 5) -> dict[str, Any]:
-    """Accounting, validation, leakage, overlap and near-duplicate findings of a dataset's current version."""
+    """Accounting (per file: physical lines, records, declared counts), per-step stats, validation, leakage,
+    overlap and near-duplicate findings of a dataset's current version."""
     with connect(ws, read_only=True) as con:
         did = resolve(con, name)
     version = current_version(ws, did)
@@ -192,9 +254,28 @@ def ingest_report(ws: Workspace, name: str, *, examples: int = 5) -> dict[str, A
             )
             .to_dicts()
         )
+    steps = [
+        {**r, "dropped": json.loads(r["dropped"]), "detail": json.loads(r["detail"]) if r["detail"] else {}}
+        for r in step_stats(ws, version["version_id"]).drop("position").to_dicts()
+    ]
+    files = [
+        {
+            "path": f["path"],
+            "split": f["split"],
+            "physical_lines": f.get("lines"),
+            "records": f["records"],
+            "parsed": f.get("parsed"),
+            "declared": f.get("expected_records"),
+            "quarantined": sum((f.get("quarantined") or {}).values()),
+        }
+        for f in report["raw_files"]
+    ]
     return {
         "version": version,
         "accounting": report["accounting"],
+        "files": files,
+        "steps": steps,
+        "problems": report.get("problems", []),
         "split": report["split"],
         "label_counts": report["label_counts"],
         "validation": [

@@ -1,83 +1,29 @@
-"""Cleaning as small composable steps: each takes a LazyFrame, returns kept rows and dropped rows.
+"""The cleaning steps of ingest: normalise, text key, too short / too long, leakage, unlabelled, dedup.
 
-Dropped rows carry `reason` (a short code from schema.REASONS) and `detail`, so nothing leaves the
-data without a record of why. Steps run in order; see `default_steps`.
+Each is a `Step` (steps.py): it declares the columns it needs and adds, and returns kept rows and
+dropped rows carrying `reason` (a code from schema.REASONS) and `detail`, so nothing leaves the data
+without a record of why. Their order is the ingest step list in run.py.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import unicodedata
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import polars as pl
 
-from lensforge.ingest.normalise import text_key_expr
+from lensforge.ingest.nfkc_table import not_nfkc_pattern
+from lensforge.ingest.normalise import ODD_SPACE_PATTERN, apply_where, needs_whitespace_fix, text_key_expr
+from lensforge.ingest.schema import TEXT_MAX_CHARS
+from lensforge.ingest.steps import IngestContext, Step, StepOutput, drop_where
 
 _HTML_ENTITY = r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);"
 
 
-@dataclass
-class StepResult:
-    kept: pl.LazyFrame
-    dropped: pl.LazyFrame  # same columns as kept, plus reason and detail
-
-
-class Step(Protocol):
-    name: str
-
-    def __call__(self, lf: pl.LazyFrame) -> StepResult: ...
-
-
-def _drop(lf: pl.LazyFrame, mask: pl.Expr, reason: str | pl.Expr, detail: pl.Expr | str) -> StepResult:
-    """Split rows on `mask`, evaluating the mask (and whatever it depends on) once."""
-    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
-    detail_expr = pl.lit(detail) if isinstance(detail, str) else detail
-    marked = lf.with_columns(mask.alias("_drop")).collect()
-    dropped = (
-        marked.filter(pl.col("_drop"))
-        .with_columns(reason_expr.alias("reason"), detail_expr.cast(pl.String).alias("detail"))
-        .drop("_drop")
-    )
-    return StepResult(kept=marked.filter(~pl.col("_drop")).drop("_drop").lazy(), dropped=dropped.lazy())
-
-
-def _apply_where(s: pl.Series, mask: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
-    """Apply `fn` only to the rows that need it (most texts need no change, and these ops are costly)."""
-    mask = mask.fill_null(False)
-    if not mask.any():
-        return s
-    return s.scatter(mask.arg_true(), fn(s.filter(mask)))
-
-
-# Whitespace other than a single ASCII space: Aho-Corasick over literals is ~10x cheaper than a regex.
-_ODD_SPACE = [
-    "  ",
-    "\t",
-    "\n",
-    "\r",
-    "\x0b",
-    "\x0c",
-    "\x85",
-    "\xa0",
-    "\u1680",
-    "\u2028",
-    "\u2029",
-    "\u202f",
-    "\u205f",
-    "\u3000",
-    *[chr(c) for c in range(0x2000, 0x200B)],
-]
-
-
-def _needs_whitespace_fix(s: pl.Series) -> pl.Series:
-    return s.str.contains_any(_ODD_SPACE) | s.str.starts_with(" ") | s.str.ends_with(" ")
-
-
 def nfkc(s: pl.Series) -> pl.Series:
-    """NFKC, computed only for texts that are not already NFKC.
+    """NFKC, computed only for texts that are not already NFKC (Python's C quick check decides).
 
     Measured on 315K tweets: Polars' str.normalize takes 0.85-1.1 s even when nothing changes, while
     the C quick check `unicodedata.is_normalized` over the same texts takes 0.1 s.
@@ -87,56 +33,108 @@ def nfkc(s: pl.Series) -> pl.Series:
     if not todo:
         return s
     fixed = pl.Series([unicodedata.normalize("NFKC", values[i]) for i in todo], dtype=pl.String)
-    return s.scatter(todo, fixed)
+    return s.clone().scatter(todo, fixed)  # a new series: scatter writes into the one it is called on
+
+
+@functools.cache
+def _normalise_suspects() -> str:
+    """One regex for every text that NFKC or whitespace collapsing could change (see nfkc_table)."""
+    return f"{not_nfkc_pattern()}|{ODD_SPACE_PATTERN}"
+
+
+def _collapse_whitespace(s: pl.Series) -> pl.Series:
+    return apply_where(s, needs_whitespace_fix(s), lambda x: x.str.replace_all(r"\s+", " ").str.strip_chars())
+
+
+def normalise_series(s: pl.Series, *, html_unescape: bool, strip_outer_quotes: bool) -> pl.Series:
+    """NFKC, optional HTML unescaping and outer-quote stripping, whitespace collapsed to single spaces.
+
+    One regex scan finds the texts NFKC or whitespace collapsing could change; both run on those alone
+    (the Python NFKC check costs ~1 us a text, and most texts need neither).
+    """
+    if s.dtype != pl.String or s.null_count() == s.len():
+        return s
+    suspect = s.str.contains(_normalise_suspects()).fill_null(False)
+    s = apply_where(s, suspect, nfkc)
+    if html_unescape:
+        entity = s.str.contains(_HTML_ENTITY).fill_null(False)
+        s = apply_where(s, entity, lambda x: x.map_elements(html.unescape, return_dtype=pl.String))
+        suspect = suspect | entity  # an unescaped entity may be a space to collapse
+    s = apply_where(s, suspect, _collapse_whitespace)
+    if strip_outer_quotes:
+        # Texts stored as """...""" keep literal quotes after CSV parsing; take off a balanced pair.
+        quoted = s.str.starts_with('"') & s.str.ends_with('"') & (s.str.len_chars() >= 2)
+        s = apply_where(s, quoted, lambda x: x.str.slice(1, x.str.len_chars() - 2).str.strip_chars())
+    return s
 
 
 @dataclass
-class NormaliseText:
-    """NFKC, optional HTML unescaping and outer-quote stripping, whitespace collapse; drops nothing."""
+class NormaliseText(Step):
+    """`text` is the cleaned `text_original`; a pair's second text and a target are cleaned in place. Drops nothing."""
 
     html_unescape: bool = False
     strip_outer_quotes: bool = False
-    name: str = "normalise_text"
+    name: str = "normalise"
+    needs: tuple[str, ...] = ("text_original",)
+    adds: tuple[str, ...] = ("text",)
 
-    def __call__(self, lf: pl.LazyFrame) -> StepResult:
-        frame = lf.collect()
-        for col in ("text", "text_pair", "target"):
-            if frame[col].dtype != pl.String or frame[col].null_count() == frame.height:
-                continue
-            s = nfkc(frame[col])
-            if self.html_unescape:
-                s = _apply_where(
-                    s, s.str.contains(_HTML_ENTITY), lambda x: x.map_elements(html.unescape, return_dtype=pl.String)
-                )
-            s = _apply_where(s, _needs_whitespace_fix(s), lambda x: x.str.replace_all(r"\s+", " ").str.strip_chars())
-
-            if self.strip_outer_quotes:
-                # Texts stored as """...""" keep literal quotes after CSV parsing; take off a balanced pair.
-                quoted = s.str.starts_with('"') & s.str.ends_with('"') & (s.str.len_chars() >= 2)
-                s = _apply_where(s, quoted, lambda x: x.str.slice(1, x.str.len_chars() - 2).str.strip_chars())
-            frame = frame.with_columns(s.alias(col))
-        empty = frame.clear().with_columns(
-            pl.lit(None, dtype=pl.String).alias("reason"), pl.lit(None, dtype=pl.String).alias("detail")
-        )
-        return StepResult(kept=frame.lazy(), dropped=empty.lazy())
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        opts = {"html_unescape": self.html_unescape, "strip_outer_quotes": self.strip_outer_quotes}
+        cleaned = [normalise_series(frame["text_original"], **opts).alias("text")]
+        cleaned += [normalise_series(frame[c], **opts) for c in ("text_pair", "target") if c in frame.columns]
+        return StepOutput(kept=frame.with_columns(cleaned))
 
 
 @dataclass
-class DropTooShort:
+class TextKey(Step):
+    """The dedup and leakage key. For pair tasks it holds both texts: one premise legitimately recurs with
+    different hypotheses, in several splits."""
+
+    name: str = "text_key"
+    needs: tuple[str, ...] = ("text",)
+    adds: tuple[str, ...] = ("text_key",)
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        key = text_key_expr("text")
+        if "text_pair" in frame.columns and frame["text_pair"].null_count() < frame.height:
+            key = (
+                pl.when(pl.col("text_pair").is_null())
+                .then(key)
+                .otherwise(pl.concat_str([key, pl.lit(" \x1f "), text_key_expr("text_pair")]))
+            )
+        return StepOutput(kept=frame.with_columns(key.alias("text_key")))
+
+
+@dataclass
+class DropTooShort(Step):
     """The LlamaLens filter: fewer than `min_letters` letters (any script; digits and emoji don't count)."""
 
     min_letters: int = 3
     name: str = "too_short"
+    needs: tuple[str, ...] = ("text",)
 
-    def __call__(self, lf: pl.LazyFrame) -> StepResult:
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         # A search that stops at the n-th letter is far cheaper than counting every letter of every text.
         enough = pl.col("text").fill_null("").str.contains("(?s)" + ".*?".join([r"\p{L}"] * self.min_letters))
         letters = pl.col("text").fill_null("").str.count_matches(r"\p{L}")
-        return _drop(lf, ~enough, "too_short", pl.format("{} letter(s)", letters))
+        return drop_where(frame, ~enough, "too_short", pl.format("{} letter(s)", letters))
 
 
 @dataclass
-class CrossSplitLeakage:
+class DropTooLong(Step):
+    """Texts longer than `max_chars` after cleaning: an oversized field costs its own record only."""
+
+    max_chars: int = TEXT_MAX_CHARS
+    name: str = "too_long"
+    needs: tuple[str, ...] = ("text",)
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        length = pl.col("text").fill_null("").str.len_chars()
+        return drop_where(frame, length > self.max_chars, "too_long", pl.format("{} characters", length))
+
+
+@dataclass
+class CrossSplitLeakage(Step):
     """A text found in test leaves train and dev; a text found in dev leaves train. Test stays intact.
 
     Runs before unlabelled rows are dropped, so an official test file shipped without labels
@@ -144,10 +142,13 @@ class CrossSplitLeakage:
     """
 
     name: str = "leakage"
+    needs: tuple[str, ...] = ("split", "text_key")
 
-    def __call__(self, lf: pl.LazyFrame) -> StepResult:
-        test_keys = lf.filter(pl.col("split") == "test").select("text_key").unique().collect()["text_key"]
-        dev_keys = lf.filter(pl.col("split") == "dev").select("text_key").unique().collect()["text_key"]
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        test_keys = frame.filter(pl.col("split") == "test")["text_key"].unique()
+        dev_keys = frame.filter(pl.col("split") == "dev")["text_key"].unique()
+        if test_keys.len() == 0 and dev_keys.len() == 0:
+            return StepOutput(kept=frame)
         in_test = pl.col("text_key").is_in(test_keys.implode())
         in_dev = pl.col("text_key").is_in(dev_keys.implode())
         reason = (
@@ -158,57 +159,70 @@ class CrossSplitLeakage:
             .when((pl.col("split") == "train") & in_dev)
             .then(pl.lit("leak_dev_in_train"))
         )
-        marked = lf.with_columns(reason.alias("_leak"))
-        res = _drop(marked, pl.col("_leak").is_not_null(), pl.col("_leak"), "same normalised text in a held-out split")
-        return StepResult(kept=res.kept.drop("_leak"), dropped=res.dropped.drop("_leak"))
+        marked = frame.with_columns(reason.alias("_leak"))
+        out = drop_where(
+            marked, pl.col("_leak").is_not_null(), pl.col("_leak"), "same normalised text in a held-out split"
+        )
+        assert out.dropped is not None
+        return StepOutput(kept=out.kept.drop("_leak"), dropped=out.dropped.drop("_leak"))
 
 
 @dataclass
-class DropUnlabelled:
+class DropUnlabelled(Step):
     """Rows without a label (or a generation task without a target) can neither train nor score."""
 
     task_type: str = "classification"
     name: str = "unlabelled"
 
-    def __call__(self, lf: pl.LazyFrame) -> StepResult:
+    @property
+    def needs(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("target",) if self.task_type == "generation" else ("label",)
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         if self.task_type == "generation":
-            return _drop(lf, pl.col("target").fill_null("") == "", "unlabelled", "no target text")
+            return drop_where(frame, pl.col("target").fill_null("") == "", "unlabelled", "no target text")
         missing = pl.col("label").is_null()
         if self.task_type == "multilabel":
             missing = missing | (pl.col("label").list.len() == 0)
-        detail = (
-            pl.when(pl.col("_labelled_file"))
-            .then(pl.lit("empty label field"))
-            .otherwise(pl.lit("the file has no labels (released without gold labels)"))
-        )
-        return _drop(lf, missing, "unlabelled", detail)
+        detail: pl.Expr | str = "empty label field"
+        if "file_labelled" in frame.columns:
+            detail = (
+                pl.when(pl.col("file_labelled"))
+                .then(pl.lit("empty label field"))
+                .otherwise(pl.lit("the file has no labels (released without gold labels)"))
+            )
+        return drop_where(frame, missing, "unlabelled", detail)
 
 
 @dataclass
-class ExactDedup:
+class ExactDedup(Step):
     """Within one split: identical normalised texts keep one row; with different labels, none."""
 
+    task_type: str = "classification"
     name: str = "exact_dedup"
+    needs: tuple[str, ...] = ("split", "text_key", "sample_id", "label")
 
-    def __call__(self, lf: pl.LazyFrame) -> StepResult:
-        schema = lf.collect_schema()
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         # Spelling variants of one label (Check-worthy / check_worthy) are not a conflict.
         fold = r"[^\p{L}\p{N}]+"
-        if schema["label"] == pl.List(pl.String):
+        if frame.schema["label"] == pl.List(pl.String):
             label_key = pl.col("label").list.eval(pl.element().str.to_lowercase().str.replace_all(fold, "")).list.sort()
             label_key = label_key.list.join(",")
         else:
-            label_key = pl.col("label").fill_null("").str.to_lowercase().str.replace_all(fold, "")
+            label_key = pl.col("label").cast(pl.String).fill_null("").str.to_lowercase().str.replace_all(fold, "")
         group = ["split", "text_key"]  # for pair tasks text_key already holds both texts
-        marked = lf.with_columns(
-            label_key.alias("_label_key"),
-            pl.int_range(pl.len()).alias("_order"),
-        ).with_columns(
+        # Only rows whose key occurs more than once in their split can be dropped: work on those alone.
+        repeated = pl.len().over(group) > 1
+        marked = frame.with_columns(pl.int_range(pl.len()).alias("_order"), repeated.alias("_rep"))
+        dupes = marked.filter(pl.col("_rep"))
+        if dupes.height == 0:
+            return StepOutput(kept=frame)
+        dupes = dupes.with_columns(label_key.alias("_label_key")).with_columns(
             pl.col("_label_key").n_unique().over(group).alias("_n_labels"),
             pl.col("_order").rank("ordinal").over(group).alias("_rank"),
             pl.col("sample_id").first().over(group, order_by="_order").alias("_first_id"),
         )
-        conflict = (pl.col("_n_labels") > 1) & (pl.col("task_type") != "generation")
+        conflict = (pl.col("_n_labels") > 1) & pl.lit(self.task_type != "generation")
         dup = ~conflict & (pl.col("_rank") > 1)
         reason = pl.when(conflict).then(pl.lit("label_conflict")).when(dup).then(pl.lit("duplicate"))
         detail = (
@@ -216,42 +230,9 @@ class ExactDedup:
             .then(pl.format("{} different labels for this text", pl.col("_n_labels")))
             .otherwise(pl.format("duplicate of {}", pl.col("_first_id")))
         )
-        marked = marked.with_columns(reason.alias("_why"))
-        res = _drop(marked, pl.col("_why").is_not_null(), pl.col("_why"), detail)
-        helpers = ["_label_key", "_order", "_n_labels", "_rank", "_first_id", "_why"]
-        return StepResult(kept=res.kept.drop(helpers), dropped=res.dropped.drop(helpers))
-
-
-def default_steps(*, task_type: str, html_unescape: bool, strip_outer_quotes: bool, min_letters: int) -> list[Step]:
-    """The LlamaLens cleaning, in order."""
-    return [
-        NormaliseText(html_unescape=html_unescape, strip_outer_quotes=strip_outer_quotes),
-        DropTooShort(min_letters=min_letters),
-        CrossSplitLeakage(),
-        DropUnlabelled(task_type=task_type),
-        ExactDedup(),
-    ]
-
-
-def run_steps(lf: pl.LazyFrame, steps: Sequence[Step]) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Apply steps in order; returns kept rows and every step's dropped rows."""
-    dropped: list[pl.DataFrame] = []
-    current = lf
-    for step in steps:
-        res = step(current)
-        if step.name == "normalise_text":
-            # Keys are computed on the cleaned text, once. For pair tasks the key is the pair: one premise
-            # legitimately recurs with different hypotheses, in several splits.
-            key = text_key_expr("text")
-            key = (
-                pl.when(pl.col("text_pair").is_null())
-                .then(key)
-                .otherwise(pl.concat_str([key, pl.lit(" \x1f "), text_key_expr("text_pair")]))
-            )
-            current = res.kept.with_columns(key.alias("text_key")).collect().lazy()
-        else:
-            current = res.kept.collect().lazy()
-        out = res.dropped.collect()
-        if out.height:
-            dropped.append(out)
-    return current.collect(), dropped
+        dupes = dupes.with_columns(reason.alias("_why"), detail.alias("_detail"))
+        gone = dupes.filter(pl.col("_why").is_not_null())
+        kept = marked.filter(~pl.col("_order").is_in(gone["_order"].implode()))
+        helpers = ["_label_key", "_order", "_rep", "_n_labels", "_rank", "_first_id", "_why", "_detail"]
+        dropped = gone.with_columns(pl.col("_why").alias("reason"), pl.col("_detail").alias("detail")).drop(helpers)
+        return StepOutput(kept=kept.drop("_order", "_rep"), dropped=dropped)

@@ -37,6 +37,7 @@ import rensa
 
 from lensforge.errors import LensforgeError
 from lensforge.ingest.normalise import text_key_expr
+from lensforge.ingest.steps import IngestContext, Step, StepOutput, drop_where
 
 Scope = Literal["within", "across", "both"]
 Progress = Callable[[int, int], None]
@@ -478,3 +479,42 @@ def _report(frame: pl.DataFrame, pairs: np.ndarray, sim: np.ndarray) -> pl.DataF
         .otherwise(pl.lit("within_split"))
     )
     return out.with_columns(kind.alias("kind")).sort("a_id", "b_id").select(list(PAIR_SCHEMA)).cast(PAIR_SCHEMA)
+
+
+@dataclass
+class NearDuplicates(Step):
+    """MinHash-LSH near duplicates within the dataset. Reported (pairs left in the context); with `drop`,
+    the train member of each train/held-out pair leaves (held-out splits stay intact)."""
+
+    drop: bool = False
+    name: str = "near_dup"
+    needs: tuple[str, ...] = ("sample_id", "dataset", "split", "text")
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        pairs = find_near_duplicates(frame.select("sample_id", "dataset", "split", "text"), scope="within")
+        ctx.facts["near_pairs"] = pairs
+        detail = {"pairs": pairs.height}
+        if not self.drop or pairs.height == 0:
+            return StepOutput(kept=frame, detail=detail)
+        cross = pairs.filter(pl.col("kind") == "cross_split")
+        victims = pl.concat(
+            [
+                cross.filter((pl.col("a_split") == "train") & (pl.col("b_split") != "train")).select(
+                    pl.col("a_id").alias("sample_id"), pl.col("b_id").alias("other"), pl.col("similarity")
+                ),
+                cross.filter((pl.col("b_split") == "train") & (pl.col("a_split") != "train")).select(
+                    pl.col("b_id").alias("sample_id"), pl.col("a_id").alias("other"), pl.col("similarity")
+                ),
+            ]
+        ).unique("sample_id", keep="first", maintain_order=True)
+        marked = frame.join(victims, on="sample_id", how="left", maintain_order="left")
+        out = drop_where(
+            marked,
+            pl.col("other").is_not_null(),
+            "near_duplicate",
+            pl.format("similar ({}) to held-out {}", pl.col("similarity").round(3), pl.col("other")),
+        )
+        assert out.dropped is not None
+        return StepOutput(
+            kept=out.kept.drop("other", "similarity"), dropped=out.dropped.drop("other", "similarity"), detail=detail
+        )

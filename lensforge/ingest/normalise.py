@@ -1,14 +1,36 @@
-"""From raw string columns to the normalised sample schema: mapping, label decoding, keys and ids."""
+"""From raw files to the normalised sample schema: the read step, label decoding, keys and ids."""
 
 from __future__ import annotations
 
-import duckdb
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 import polars as pl
 
-from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec
+from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec, LabelDecoding
 from lensforge.errors import LensforgeError
-from lensforge.ingest.readers import LINE, RAW, RawRead
-from lensforge.ingest.schema import conform
+from lensforge.hashing import md5_prefix
+from lensforge.ingest.readers import LINE, RAW, RawRead, escaped, read_file
+from lensforge.ingest.steps import IngestContext, Step, StepOutput
+
+# The columns the read step hands to the next steps (the raw side of a sample).
+READ_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "language",
+    "task",
+    "task_type",
+    "split",
+    "source_file",
+    "source_line",
+    "source_id",
+    "text_original",
+    "text_pair",
+    "label_raw",
+    "target",
+    "file_labelled",
+    "sample_id",
+)
 
 _URL = r"(?:https?://|www\.)\S+"
 _MENTION = r"@\w+"
@@ -16,13 +38,98 @@ _ARABIC_MARKS = r"[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{06D6}-\x{06ED}\x
 _EDGE_QUOTES = r"^[\"'“”«»„`]+|[\"'“”«»„`]+$"
 
 
+def apply_where(s: pl.Series, mask: pl.Series, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """Apply `fn` only to the rows that need it (most texts need no change, and these ops are costly).
+
+    Returns a new series: `s` itself is left as it was (Polars' scatter writes into the series it is
+    called on)."""
+    mask = mask.fill_null(False)
+    if not mask.any():
+        return s
+    return s.clone().scatter(mask.arg_true(), fn(s.filter(mask)))
+
+
+# Whitespace other than a single ASCII space: Aho-Corasick over literals is ~10x cheaper than a regex.
+_ODD_SPACE = [
+    "  ",
+    "\t",
+    "\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2028",
+    "\u2029",
+    "\u202f",
+    "\u205f",
+    "\u3000",
+    *[chr(c) for c in range(0x2000, 0x200B)],
+]
+
+
+def needs_whitespace_fix(s: pl.Series) -> pl.Series:
+    """A superset of the texts that whitespace collapsing or stripping would change."""
+    return s.str.contains_any(_ODD_SPACE) | s.str.starts_with(" ") | s.str.ends_with(" ")
+
+
+def _literal(text: str) -> str:
+    return "".join(f"\\x{{{ord(c):X}}}" for c in text)
+
+
+# The same whitespace test as one regex alternative, to fold into a scan that looks for more at once.
+ODD_SPACE_PATTERN = "|".join(_literal(w) for w in _ODD_SPACE) + "|^ | $"
+
+_EDGE_QUOTE_CHARS = ['"', "'", "“", "”", "«", "»", "„", "`"]
+
+
+@functools.cache
+def _key_suspects() -> str:
+    """One regex for every text the key's transformations could change: a character that changes when
+    lower-cased, a link or mention, an Arabic mark, whitespace to collapse, a quote at either end."""
+    quotes = "[" + "".join(_literal(c) for c in _EDGE_QUOTE_CHARS) + "]"
+    return "|".join(
+        [
+            r"\p{Changes_When_Lowercased}",
+            "http",
+            r"www\.",
+            "@",
+            _ARABIC_MARKS,
+            ODD_SPACE_PATTERN,
+            f"^{quotes}|{quotes}$",
+        ]
+    )
+
+
+def _text_keys_each(s: pl.Series) -> pl.Series:
+    """The key transformations, each run only on the texts it would change (found by a cheaper scan):
+    lower-casing an Arabic or Devanagari text (which has no case) costs ~5x a scan for letters that have
+    a lower case, and most texts hold no link, mention or diacritic."""
+    key = apply_where(s, s.str.contains(r"\p{Changes_When_Lowercased}"), lambda x: x.str.to_lowercase())
+    web = key.str.contains_any(["http", "www.", "@"])
+    key = apply_where(key, web, lambda x: x.str.replace_all(_URL, " ").str.replace_all(_MENTION, " "))
+    marks = key.str.contains(_ARABIC_MARKS)
+    key = apply_where(key, marks, lambda x: x.str.replace_all(_ARABIC_MARKS, ""))
+    # Cut-out spans can leave runs of spaces; the scan for them is a cheap literal search.
+    key = apply_where(key, needs_whitespace_fix(key), lambda x: x.str.replace_all(r"\s{2,}", " ").str.strip_chars())
+    edged = key.str.head(1).is_in(_EDGE_QUOTE_CHARS) | key.str.tail(1).is_in(_EDGE_QUOTE_CHARS)
+    return apply_where(key, edged, lambda x: x.str.replace_all(_EDGE_QUOTES, "").str.strip_chars())
+
+
+def text_keys(s: pl.Series) -> pl.Series:
+    """The dedup key of each (cleaned, NFKC) text: case-folded, URLs and @mentions gone, Arabic marks and
+    tatweel gone, runs of whitespace collapsed, quotes at either end gone.
+
+    One regex scan finds the texts any of these would change (on a typical corpus, a minority: a text
+    without capitals, links, marks or edge quotes is its own key); the transformations run on those only.
+    """
+    return apply_where(s, s.str.contains(_key_suspects()), _text_keys_each)
+
+
 def text_key_expr(col: str) -> pl.Expr:
-    """The dedup key of a (cleaned, NFKC) text: case-folded, URLs and @mentions gone, Arabic marks and tatweel gone."""
-    lowered = pl.col(col).str.to_lowercase()
-    stripped = lowered.str.replace_all(_URL, " ").str.replace_all(_MENTION, " ").str.replace_all(_ARABIC_MARKS, "")
-    # The text's whitespace is already single spaces; only cut-out spans can leave runs behind.
-    tidy = stripped.str.replace_all(r"\s{2,}", " ").str.strip_chars()
-    return tidy.str.replace_all(_EDGE_QUOTES, "").str.strip_chars()
+    """`text_keys` as an expression on column `col`."""
+    return pl.col(col).map_batches(text_keys, return_dtype=pl.String)
 
 
 def _require(read: RawRead, cols: ColumnMap, file: FileSpec, origin: str, task_type: str) -> None:
@@ -32,23 +139,21 @@ def _require(read: RawRead, cols: ColumnMap, file: FileSpec, origin: str, task_t
     for role, name in wanted.items():
         if name and name not in read.columns:
             raise LensforgeError(
-                f"{origin}: no column {name!r} for the {role} (columns: {', '.join(read.columns)})",
+                f"{origin}: no column {name!r} for the {role} (columns: {escaped(', '.join(read.columns), 200)})",
                 hint="fix ingest.columns in the registry entry, or mark the file labelled: false",
             )
 
 
-def decode_labels(frame: pl.DataFrame, entry: DatasetEntry) -> pl.DataFrame:
+def decode_labels(frame: pl.DataFrame, task_type: str, dec: LabelDecoding) -> pl.DataFrame:
     """label_raw -> label: strip, map codes, split multi-label fields; empty becomes null."""
-    assert entry.ingest is not None
-    dec = entry.ingest.labels
     raw = pl.col("label_raw")
     if dec.strip:
         raw = raw.str.strip_chars()
     raw = pl.when(raw == "").then(None).otherwise(raw)
     frame = frame.with_columns(raw.alias("label_raw"))
-    if entry.task_type == "generation":
+    if task_type == "generation":
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("label"))
-    if entry.task_type == "multilabel":
+    if task_type == "multilabel":
         sep = dec.multilabel_separator or ","
         items = pl.col("label_raw").str.split(sep).list.eval(pl.element().str.strip_chars())
         items = items.list.eval(pl.element().filter(pl.element() != ""))
@@ -64,6 +169,20 @@ def decode_labels(frame: pl.DataFrame, entry: DatasetEntry) -> pl.DataFrame:
     if dec.mapping:
         label = label.replace(dec.mapping)
     return frame.with_columns(label.alias("label"))
+
+
+@dataclass
+class DecodeLabels(Step):
+    """Raw label values to decoded labels (strings, or lists for multi-label tasks); drops nothing."""
+
+    task_type: str = "classification"
+    decoding: LabelDecoding = field(default_factory=LabelDecoding)
+    name: str = "decode_labels"
+    needs: tuple[str, ...] = ("label_raw",)
+    adds: tuple[str, ...] = ("label",)
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        return StepOutput(kept=decode_labels(frame, self.task_type, self.decoding))
 
 
 def to_samples(
@@ -89,12 +208,11 @@ def to_samples(
         (pl.col(cols.target) if cols.target else pl.lit(None, dtype=pl.String)).alias("target"),
         (pl.col(cols.id) if cols.id else pl.lit(None, dtype=pl.String)).alias("source_id"),
         pl.col(LINE).alias("source_line"),
+        pl.lit(file.labelled).alias("file_labelled"),
         **base,
     )
-    frame = decode_labels(frame, entry).with_columns(pl.col("text_original").alias("text"))
     bad = read.bad.select(
         pl.col(RAW).alias("text_original"),
-        pl.lit(None, dtype=pl.String).alias("text"),
         pl.col(LINE).alias("source_line"),
         pl.col("reason"),
         pl.col("detail"),
@@ -102,6 +220,7 @@ def to_samples(
         pl.lit(None, dtype=pl.String).alias("text_pair"),
         pl.lit(None, dtype=pl.String).alias("target"),
         pl.lit(None, dtype=pl.String).alias("label_raw"),
+        pl.lit(file.labelled).alias("file_labelled"),
         **base,
     )
     return frame, bad
@@ -110,7 +229,7 @@ def to_samples(
 def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
     """Stable ids: md5 of dataset, source id, original text and pair (the same input, the same id).
 
-    DuckDB's md5 is vectorised and does not change between library versions, unlike Polars' hash.
+    md5 (lensforge.hashing) is vectorised and does not change between library versions, unlike Polars' hash.
     """
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("sample_id"))
@@ -126,15 +245,51 @@ def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
             separator="\x1f",
         ).alias("k")
     )
-    con = duckdb.connect()
-    try:
-        con.register("keyed", keyed)
-        ids = con.sql("SELECT substr(md5(k), 1, 20) AS sample_id FROM keyed").pl()
-    finally:
-        con.close()
-    return frame.with_columns(ids["sample_id"])
+    return frame.with_columns(md5_prefix(keyed["k"], 20).alias("sample_id"))
 
 
-def finish(frame: pl.DataFrame, task_type: str, *, quarantine: bool = False) -> pl.DataFrame:
-    """Order and type the columns as the schema says."""
-    return conform(frame, task_type, quarantine=quarantine)
+@dataclass
+class ReadFiles(Step):
+    """Every raw file of the entry, read as its spec says, to sample rows with stable ids.
+
+    Records that do not parse are dropped here with their line and reason. `rows_in` is the number of
+    records counted in the files without the field parser, so a reader that swallows records fails the
+    pipeline's in = out + dropped check, naming the file.
+    """
+
+    name: str = "read"
+    adds: tuple[str, ...] = READ_COLUMNS
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        entry = ctx.entry
+        spec = entry.ingest
+        assert spec is not None
+        used = {c for c in spec.columns.model_dump().values() if c}
+        samples, bad = [], []
+        hub_reads = ctx.facts.get("hub_reads")
+        for position, meta in enumerate(ctx.raw_files):
+            if hub_reads is not None:
+                file, read = hub_reads[position]
+            else:
+                file = spec.files[position]
+                assert ctx.source_root is not None
+                path = ctx.source_root / file.path
+                read = read_file(path, file, spec, used_columns=used, data=ctx.raw_bytes.pop(meta["path"], None))
+                if read.rows.height + read.bad.height != read.records:
+                    raise LensforgeError(
+                        f"{path}: the reader lost records: {read.records} counted, {read.rows.height} parsed "
+                        f"and {read.bad.height} quarantined"
+                    )
+            meta["lines"] = read.lines
+            meta["records"] = read.records
+            meta["parsed"] = read.rows.height
+            meta["quarantined"] = {
+                str(k): int(n) for k, n in read.bad.group_by("reason").len().sort("reason").iter_rows()
+            }
+            s, b = to_samples(read, entry, file, source_file=meta["path"], split=file.split)
+            samples.append(s)
+            bad.append(b)
+        rows = assign_sample_ids(pl.concat(samples, how="diagonal_relaxed"))
+        dropped = assign_sample_ids(pl.concat(bad, how="diagonal_relaxed"))
+        detail = {"files": {m["path"]: {k: m.get(k) for k in ("lines", "records", "parsed")} for m in ctx.raw_files}}
+        return StepOutput(kept=rows, dropped=dropped, rows_in=sum(m["records"] for m in ctx.raw_files), detail=detail)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
+# Longest text kept (characters after cleaning): longer ones are quarantined as `too_long`, and
+# validation checks the same bound. A news article fits; a whole file glued into one field does not.
+TEXT_MAX_CHARS = 20_000
 
 # Column order of every ingested Parquet file. `label` is a list for multi-label datasets.
 SAMPLE_COLUMNS: tuple[str, ...] = (
@@ -35,6 +37,7 @@ REASONS: dict[str, str] = {
     "bad_bytes": "control bytes (NUL) inside the record",
     "empty_line": "a blank line where a record was expected",
     "too_short": "fewer than three letters after cleaning",
+    "too_long": "longer than the longest text kept (20,000 characters after cleaning)",
     "unlabelled": "no label (an unlabelled file, or an empty label field)",
     "duplicate": "same normalised text and label as a kept row of the same split",
     "label_conflict": "same normalised text with different labels in one split",

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.hashing import seeded_keys
+from lensforge.ingest.steps import IngestContext, Step, StepOutput
 
 # LlamaLens: sets without an official split become 70/20/10 train/test/dev.
 TRAIN, TEST, DEV = 0.7, 0.2, 0.1
@@ -52,7 +54,7 @@ def assign_splits(frame: pl.DataFrame, *, task_type: str, seed: int) -> tuple[pl
     """Keep official splits; carve out the missing ones from train."""
     present = set(frame["split"].unique().to_list())
     _, strat = _strata(frame, task_type)
-    if {"train", "dev", "test"} <= present or not present:
+    if set(SPLITS) <= present or not present:
         return frame, SplitInfo("official", seed, None, {})
     train = frame.filter(pl.col("split") == "train")
     rest = frame.filter(pl.col("split") != "train")
@@ -69,3 +71,20 @@ def assign_splits(frame: pl.DataFrame, *, task_type: str, seed: int) -> tuple[pl
         out = _assign(train, task_type, seed, [("test", frac), ("train", 1.0)])
         return pl.concat([out, rest]), SplitInfo("test_from_train", seed, strat, {"test_of_train": round(frac, 4)})
     return frame, SplitInfo("official", seed, None, {})
+
+
+@dataclass
+class AssignSplits(Step):
+    """Official splits kept, missing ones carved (see `assign_splits`); drops nothing. The split info is
+    left in the context for validation (class proportions are checked only where lensforge carved)."""
+
+    task_type: str = "classification"
+    seed: int = 42
+    name: str = "split"
+    needs: tuple[str, ...] = ("split", "sample_id", "label")
+
+    def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+        kept, info = assign_splits(frame, task_type=self.task_type, seed=self.seed)
+        ctx.facts["split"] = info
+        counts = {s: int(n) for s, n in kept.group_by("split").len().sort("split").iter_rows()}
+        return StepOutput(kept=kept, detail={"method": info.method, "rows": counts})

@@ -35,9 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lensforge import __version__
-from lensforge.catalog.db import connect, query_frame, reading, transaction
+from lensforge.catalog.db import reading, transaction
 from lensforge.catalog.events import record_event
-from lensforge.catalog.sqlutil import fetch_one
 from lensforge.curate.mixture import (
     CuratedDataset,
     PlannedDataset,
@@ -67,10 +66,12 @@ from lensforge.release.schema import (
     SYSTEM_PROMPT,
     data_file,
 )
+from lensforge.release.store import get_snapshot, is_catalogued, list_snapshots, record_snapshot, snapshot_dir
 from lensforge.release.verify import file_sha256, snapshot_id_of, verify_folder
 from lensforge.workspace import Workspace, seal
 
 __all__ = [
+    "BUILD_STATUS_TEXT",
     "MESSAGE",
     "ORDERS",
     "SNAPSHOT_SCHEMA",
@@ -84,6 +85,12 @@ __all__ = [
 ]
 
 ORDERS = ("alphabetical", "language", "task", "random")
+# What `build_snapshot`'s status means, in words the CLI and the app both show.
+BUILD_STATUS_TEXT = {
+    "new": "built",
+    "repaired": "rebuilt (its files had changed)",
+    "unchanged": "already built (unchanged)",
+}
 ROLES = ("system", "user", "assistant")
 USER_SEPARATOR = "\nInput: "  # between the instruction and the input in the user message
 # Rows per Parquet row group: each group's chat messages are built, written and freed before the next, which bounds
@@ -634,8 +641,7 @@ def build_snapshot(
             json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True), encoding="utf-8"
         )
         target = ws.snapshots_dir / snapshot_id
-        with connect(ws, read_only=True) as con:
-            known = fetch_one(con, "SELECT snapshot_id FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
+        known = is_catalogued(ws, snapshot_id)
         status = "new"
         if known and target.is_dir():
             tick("verify", 0, 1)  # the catalogued copy, file by file, before it is trusted
@@ -658,19 +664,14 @@ def build_snapshot(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     with transaction(ws) as con:
-        con.execute(
-            "INSERT INTO snapshots (snapshot_id, created_by, mixture, path, manifest, rows_train, rows_dev, rows_test) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [
-                snapshot_id,
-                actor,
-                plan.name,
-                str(target.relative_to(ws.root)),
-                json.dumps(manifest, ensure_ascii=False),
-                counts["train"],
-                counts["dev"],
-                counts["test"],
-            ],
+        record_snapshot(
+            con,
+            snapshot_id=snapshot_id,
+            actor=actor,
+            mixture=plan.name,
+            path=str(target.relative_to(ws.root)),
+            manifest=manifest,
+            rows=counts,
         )
         for p in planned:  # an excluded dataset used with a reason: one event each, with the snapshot it went into
             if is_excluded(p.entry):
@@ -748,46 +749,17 @@ def _attach_counts(
         item["cross_leak_removed"] = {s: removed.get(did, {}).get(s, 0) for s in ("train", "dev")}
 
 
-def list_snapshots(ws: Workspace) -> pl.DataFrame:
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT s.snapshot_id, s.created_at, s.created_by, s.mixture, s.rows_train, s.rows_dev, s.rows_test, "
-            "(SELECT string_agg(p.target, ', ') FROM publications p WHERE p.snapshot_id = s.snapshot_id) AS published "
-            "FROM snapshots s ORDER BY s.created_at DESC",
-        )
-
-
-def get_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
-    with connect(ws, read_only=True) as con:
-        df = query_frame(con, "SELECT * FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
-        if df.height == 0:
-            raise LensforgeError(f"no snapshot {snapshot_id!r}", hint="see `lensforge snapshot list`")
-        pubs = query_frame(con, "SELECT * FROM publications WHERE snapshot_id = ? ORDER BY ts", [snapshot_id])
-    row = df.to_dicts()[0]
-    row["manifest"] = json.loads(row["manifest"])
-    row["created_at"] = str(row["created_at"])
-    row["publications"] = [{**p, "ts": str(p["ts"])} for p in pubs.to_dicts()]
-    return row
-
-
-def snapshot_dir(ws: Workspace, snapshot_id: str) -> Path:
-    """The folder of a catalogued snapshot (`snapshots.path` is relative to the workspace root)."""
-    path = Path(get_snapshot(ws, snapshot_id)["path"])
-    return path if path.is_absolute() else ws.root / path
-
-
 def verify_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
     """Re-hash every file of a catalogued snapshot against the catalog's copy of its manifest."""
     from lensforge.release.verify import verify_folder
 
     info = get_snapshot(ws, snapshot_id)
-    folder = snapshot_dir(ws, snapshot_id)
+    folder = snapshot_dir(ws, info)
     return {"path": str(folder), **verify_folder(folder, info["manifest"]), "snapshot_id": snapshot_id}
 
 
 def diff_snapshots(ws: Workspace, a: str, b: str) -> dict[str, Any]:
-    """Datasets added or removed, versions, mappings, instructions and row counts that changed."""
+    """Datasets added or removed; versions, mappings, row decisions, instructions and row counts that changed."""
     ma, mb = get_snapshot(ws, a)["manifest"], get_snapshot(ws, b)["manifest"]
     da = {d["dataset_id"]: d for d in ma["inputs"]["datasets"]}
     db = {d["dataset_id"]: d for d in mb["inputs"]["datasets"]}
@@ -795,7 +767,15 @@ def diff_snapshots(ws: Workspace, a: str, b: str) -> dict[str, Any]:
     for did in sorted(set(da) & set(db)):
         fields = {
             k: {"a": da[did].get(k), "b": db[did].get(k)}
-            for k in ("version_id", "mapping_version_id", "rows", "test_instruction_id", "caps", "label_space")
+            for k in (
+                "version_id",
+                "mapping_version_id",
+                "decision_set_id",
+                "rows",
+                "test_instruction_id",
+                "caps",
+                "label_space",
+            )
             if da[did].get(k) != db[did].get(k)
         }
         if set(da[did]["instruction_ids"]) != set(db[did]["instruction_ids"]):

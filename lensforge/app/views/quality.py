@@ -11,6 +11,7 @@ import polars as pl
 import streamlit as st
 
 from lensforge.app.common import actor, flash, ingested_or_explain, prefill, run_page, shown_errors, table
+from lensforge.catalog.constants import SPLITS
 from lensforge.curate.decisions import (
     RESTORABLE,
     decision_set_id,
@@ -21,8 +22,8 @@ from lensforge.curate.decisions import (
 from lensforge.curate.mappings import LabelVocabulary, allowed_labels, chain_expr, label_vocabulary
 from lensforge.curate.samples import canonical_expr
 from lensforge.ingest.api import ingest_report
-from lensforge.ingest.overlap import latest_report, report_pairs
-from lensforge.ingest.versions import current_version, load_quarantine
+from lensforge.ingest.overlap import report_pairs
+from lensforge.ingest.versions import current_version, latest_report, load_quarantine
 from lensforge.workspace import Workspace
 
 PAGE_ROWS = 50
@@ -57,6 +58,28 @@ def _dropped_chart(dropped: dict[str, int]) -> alt.Chart:
         .mark_bar()
         .encode(x=alt.X("rows:Q"), y=alt.Y("reason:N", sort="-x", title=None), tooltip=["reason", "rows"])
         .properties(title="dropped per reason", height=alt.Step(20))
+    )
+
+
+def _waterfall_chart(steps: list[dict[str, Any]]) -> alt.Chart:
+    """Rows through each ingest step, in step order: what went on, and what the step dropped on top."""
+    order = [s["step"] for s in steps]
+    rows = []
+    for s in steps:
+        rows.append({"step": s["step"], "part": "kept", "rows": s["rows_out"], "why": ""})
+        for reason, n in s["dropped"].items():
+            rows.append({"step": s["step"], "part": "dropped", "rows": n, "why": reason})
+    data = pl.DataFrame(rows).to_pandas()
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("step:N", sort=order, title=None),
+            y=alt.Y("sum(rows):Q", title="rows"),
+            color=alt.Color("part:N", scale=alt.Scale(domain=["kept", "dropped"], range=["#4c78a8", "#e45756"])),
+            tooltip=["step", "part", "why", "rows"],
+        )
+        .properties(title="rows through each ingest step", height=260)
     )
 
 
@@ -169,7 +192,7 @@ def _dataset(ws: Workspace, versions: pl.DataFrame) -> None:
     acc = rep["accounting"]
     cols = st.columns(5)
     cols[0].metric("Records read", acc["records_read"])
-    for i, split in enumerate(("train", "dev", "test")):
+    for i, split in enumerate(SPLITS):
         cols[i + 1].metric(f"Kept {split}", acc["kept"].get(split, 0))
     cols[4].metric("Valid", "yes" if rep["version"]["valid"] else "NO")
     st.caption(f"version {rep['version']['version_id']} · split {rep['split']['method']} (seed {rep['split']['seed']})")
@@ -177,6 +200,22 @@ def _dataset(ws: Workspace, versions: pl.DataFrame) -> None:
         st.altair_chart(_dropped_chart(acc["dropped"]), width="stretch")
     else:
         st.caption("No record dropped.")
+    if rep["steps"]:
+        st.altair_chart(_waterfall_chart(rep["steps"]), width="stretch")
+        table(
+            [
+                {
+                    "step": s["step"],
+                    "rows in": s["rows_in"],
+                    "rows out": s["rows_out"],
+                    "dropped": ", ".join(f"{k} {n}" for k, n in s["dropped"].items()),
+                    "seconds": s["seconds"],
+                }
+                for s in rep["steps"]
+            ]
+        )
+    for problem in rep["problems"]:
+        st.error(problem)
 
     quarantine, decisions, validation, leakage, near = st.tabs(
         ["Quarantine", "Row decisions", "Validation", "Leakage", "Near duplicates"]

@@ -1,0 +1,362 @@
+"""Each ingest step on its own, on small realistic frames (Arabic, Devanagari, English, pair tasks), and the
+pipeline's column contract and per-step accounting (issue 11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lensforge.catalog.spec import DatasetEntry, LabelDecoding
+from lensforge.errors import LensforgeError
+from lensforge.ingest.checks import Validate
+from lensforge.ingest.clean import (
+    CrossSplitLeakage,
+    DropTooLong,
+    DropTooShort,
+    DropUnlabelled,
+    ExactDedup,
+    NormaliseText,
+    TextKey,
+)
+from lensforge.ingest.normalise import DecodeLabels, ReadFiles
+from lensforge.ingest.run import IngestParams, ingest_steps
+from lensforge.ingest.splits import AssignSplits
+from lensforge.ingest.steps import IngestContext, Pipeline, Step, StepOutput
+
+ENTRY = DatasetEntry.model_validate(
+    {
+        "name": "Tweets",
+        "language": "ar",
+        "version": "1",
+        "task": "Sentiment Analysis",
+        "task_type": "classification",
+        "source": {"local": {"slug": "tweets"}},
+        "ingest": {
+            "format": "tsv",
+            "quoting": False,
+            "files": [{"split": "train", "path": "train.tsv"}, {"split": "test", "path": "test.tsv"}],
+            "columns": {"text": "text", "label": "label", "id": "id"},
+            "labels": {"space": ["pos", "neg"], "mapping": {"1": "pos", "0": "neg"}},
+        },
+    }
+)
+
+
+def ctx() -> IngestContext:
+    return IngestContext(entry=ENTRY, version_id="vtest")
+
+
+def frame(**cols: list) -> pl.DataFrame:
+    return pl.DataFrame(
+        cols, schema={k: pl.String for k in cols} | {"source_line": pl.Int64} if "source_line" in cols else None
+    )
+
+
+def texts(out: StepOutput, col: str = "text") -> list[str]:
+    return out.kept[col].to_list()
+
+
+# --- the column contract -------------------------------------------------------------------------------
+
+
+def test_a_step_placed_before_the_step_that_adds_its_column_fails_when_the_pipeline_is_built():
+    with pytest.raises(LensforgeError) as err:
+        Pipeline([ReadFiles(), DropTooShort(), NormaliseText()])
+    msg = str(err.value)
+    assert "'too_short' needs column(s) text" in msg and "steps before it: read" in msg
+
+
+def test_the_real_step_list_satisfies_its_own_contract_for_every_task_type():
+    for task_type, extra in (
+        ("classification", {}),
+        ("multilabel", {"labels": {"multilabel_separator": ","}}),
+        ("pair_classification", {"columns": {"text": "a", "text_pair": "b", "label": "l"}}),
+        ("generation", {"columns": {"text": "a", "target": "b"}}),
+    ):
+        spec = {**ENTRY.ingest.model_dump(), **extra}  # type: ignore[union-attr]
+        entry = ENTRY.model_copy(update={"task_type": task_type, "ingest": type(ENTRY.ingest).model_validate(spec)})
+        for params in (IngestParams(), IngestParams(drop_near_dup=True)):
+            names = Pipeline(ingest_steps(entry, params)).names
+            assert names[0] == "read" and names[-2:] == ["validate", "write"]
+            assert ("near_dup" in names) is params.drop_near_dup
+
+
+def test_a_step_run_alone_without_its_columns_says_which():
+    with pytest.raises(LensforgeError, match=r"'leakage' needs column\(s\) text_key"):
+        CrossSplitLeakage()(frame(split=["train"], text=["hello there"]), ctx())
+    with pytest.raises(LensforgeError, match=r"'unlabelled' needs column\(s\) target"):
+        DropUnlabelled(task_type="generation")(frame(text=["a text"]), ctx())
+
+
+def test_step_names_must_be_distinct():
+    with pytest.raises(LensforgeError, match="distinct names"):
+        Pipeline([NormaliseText(), TextKey(), TextKey()], start_columns=["text_original"])
+
+
+def test_pipeline_counts_rows_through_each_step_and_checks_the_books():
+    rows = frame(
+        text_original=["Great match tonight!!", "ok", "Great   match tonight!!", "x" * 50],
+        split=["train", "train", "train", "test"],
+        sample_id=["a", "b", "c", "d"],
+        label=["pos", "neg", "pos", "neg"],
+    )
+    steps = [NormaliseText(), TextKey(), DropTooShort(), DropTooLong(max_chars=40), ExactDedup()]
+    c = ctx()
+    kept, stats = Pipeline(steps, start_columns=rows.columns).run(rows, c)
+    assert [s.step for s in stats] == ["normalise", "text_key", "too_short", "too_long", "exact_dedup"]
+    assert [(s.rows_in, s.rows_out) for s in stats] == [(4, 4), (4, 4), (4, 3), (3, 2), (2, 1)]
+    assert stats[2].dropped == {"too_short": 1} and stats[3].dropped == {"too_long": 1}
+    assert stats[4].dropped == {"duplicate": 1}
+    assert all(s.seconds >= 0 and s.peak_rss_mib > 0 for s in stats)
+    assert kept["sample_id"].to_list() == ["a"]
+    assert sum(d.height for d in c.dropped) == 3
+
+    class Leaky(Step):
+        name = "leaky"
+
+        def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
+            return StepOutput(kept=frame.head(1))
+
+    with pytest.raises(RuntimeError, match="'leaky' lost rows"):
+        Pipeline([Leaky()]).run(rows, ctx())
+
+
+# --- read and decode -------------------------------------------------------------------------------------
+
+
+def test_read_files_counts_records_apart_from_the_parser(tmp_path: Path):
+    (tmp_path / "train.tsv").write_text("id\ttext\tlabel\n1\tخدمة رائعة اليوم\t1\n2\tbroken row\n\n3\tسيء جدا\t0\n")
+    (tmp_path / "test.tsv").write_text("id\ttext\tlabel\n9\tالطقس معتدل غدا\t1\n")
+    c = IngestContext(entry=ENTRY, source_root=tmp_path)
+    c.raw_files = [{"path": "train.tsv", "split": "train"}, {"path": "test.tsv", "split": "test"}]
+    out = ReadFiles()(pl.DataFrame(), c)
+    assert out.rows_in == 5 and out.kept.height == 3
+    assert out.dropped is not None and sorted(out.dropped["reason"].to_list()) == ["empty_line", "ragged_row"]
+    assert out.dropped["sample_id"].null_count() == 0  # quarantined rows get ids too
+    assert set(ReadFiles.adds) <= set(out.kept.columns)
+    assert c.raw_files[0]["lines"] == 4 and c.raw_files[0]["records"] == 4 and c.raw_files[0]["parsed"] == 2
+    assert out.kept.filter(pl.col("source_id") == "3")["source_line"].item() == 5
+
+
+def test_decode_labels_maps_codes_and_splits_multilabel_fields():
+    single = DecodeLabels(decoding=LabelDecoding(mapping={"0": "neg", "1": "pos"}))
+    out = single(frame(label_raw=["1", " 0 ", "", None]), ctx())
+    assert out.kept["label"].to_list() == ["pos", "neg", None, None]
+    multi = DecodeLabels(task_type="multilabel", decoding=LabelDecoding(multilabel_separator=","))
+    out = multi(frame(label_raw=["hate, offensive", "fake,,fake", "non-hostile", ""]), ctx())
+    assert out.kept["label"].to_list() == [["hate", "offensive"], ["fake"], ["non-hostile"], None]
+
+
+# --- normalise, key, length ------------------------------------------------------------------------------
+
+
+def test_normalise_arabic_devanagari_and_english_without_touching_the_original():
+    originals = [
+        "ﻻ  أحب\tهذا",  # presentation form of lam-alef, a tab and a double space
+        "क़िला  बहुत\nसुंदर है",  # precomposed qa (U+0958) becomes qa + nukta under NFKC
+        "Fish &amp; chips",
+        '"quoted tweet"',  # what a CSV field stored as """quoted tweet""" parses to
+    ]
+    out = NormaliseText(html_unescape=True, strip_outer_quotes=True)(frame(text_original=originals), ctx())
+    assert texts(out) == ["لا أحب هذا", "क़िला बहुत सुंदर है", "Fish & chips", "quoted tweet"]
+    assert texts(out, "text_original") == originals
+    assert out.dropped is None
+
+
+def test_normalise_cleans_the_second_text_of_a_pair():
+    rows = frame(text_original=["The  sky is blue"], text_pair=["It\u00a0is   raining"])
+    out = NormaliseText()(rows, ctx())
+    assert out.kept["text_pair"].to_list() == ["It is raining"]
+
+
+def test_text_key_folds_case_links_mentions_and_arabic_marks():
+    rows = frame(
+        text=["@user مَرْحَبــــا بكم https://t.co/x", "@other مرحبا بكم", "BREAKING: Floods", "breaking: floods"],
+    )
+    keys = TextKey()(rows, ctx()).kept["text_key"].to_list()
+    assert keys[0] == keys[1] == "مرحبا بكم"
+    assert keys[2] == keys[3]
+
+
+def test_text_key_of_a_pair_holds_both_texts():
+    rows = frame(text=["A man plays guitar.", "A man plays guitar."], text_pair=["He makes music.", "He sleeps."])
+    keys = TextKey()(rows, ctx()).kept["text_key"].to_list()
+    assert keys[0] != keys[1] and keys[0].startswith("a man plays guitar.")
+
+
+def test_too_short_counts_letters_of_any_script_not_digits_or_emoji():
+    rows = frame(text=["نعم", "هه", "कल आना", "१२३ 😀😀", "ok!", "hey"])
+    out = DropTooShort()(rows, ctx())
+    assert texts(out) == ["نعم", "कल आना", "hey"]
+    assert out.dropped is not None
+    assert dict(zip(out.dropped["text"], out.dropped["detail"], strict=True)) == {
+        "هه": "2 letter(s)",
+        "१२३ 😀😀": "0 letter(s)",
+        "ok!": "2 letter(s)",
+    }
+
+
+def test_too_long_quarantines_only_the_oversized_text():
+    out = DropTooLong(max_chars=10)(frame(text=["short one", "much longer than ten"]), ctx())
+    assert texts(out) == ["short one"]
+    assert out.dropped is not None and out.dropped["detail"].to_list() == ["20 characters"]
+
+
+# --- leakage, unlabelled, dedup, split -------------------------------------------------------------------
+
+
+def test_leakage_alone_removes_held_out_texts_from_train_and_dev_never_from_test():
+    rows = frame(
+        split=["train", "train", "dev", "dev", "test"],
+        text_key=["same", "dev text", "same", "dev text", "same"],
+    )
+    out = CrossSplitLeakage()(rows, ctx())
+    assert out.kept.rows() == [("dev", "dev text"), ("test", "same")]
+    assert out.dropped is not None
+    assert sorted(out.dropped["reason"].to_list()) == ["leak_dev_in_train", "leak_test_in_dev", "leak_test_in_train"]
+
+
+def test_unlabelled_rows_say_whether_the_file_had_labels():
+    rows = frame(label=["pos", None, None]).with_columns(pl.Series("file_labelled", [True, True, False]))
+    out = DropUnlabelled()(rows, ctx())
+    assert out.kept.height == 1
+    assert out.dropped is not None
+    assert out.dropped["detail"].to_list() == [
+        "empty label field",
+        "the file has no labels (released without gold labels)",
+    ]
+    multi = pl.DataFrame({"label": [["hate"], [], None]}, schema={"label": pl.List(pl.String)})
+    assert DropUnlabelled(task_type="multilabel")(multi, ctx()).kept.height == 1
+
+
+def test_exact_dedup_keeps_the_first_of_equal_labels_and_none_of_a_conflict():
+    rows = frame(
+        split=["train"] * 6,
+        text_key=["a", "a", "b", "b", "c", "c"],
+        sample_id=["a1", "a2", "b1", "b2", "c1", "c2"],
+        label=["Check-worthy", "check_worthy", "pos", "neg", "pos", "pos"],
+    )
+    out = ExactDedup()(rows, ctx())
+    assert out.kept["sample_id"].to_list() == ["a1", "c1"]
+    assert out.dropped is not None
+    why = dict(zip(out.dropped["sample_id"], out.dropped["detail"], strict=True))
+    assert why == {
+        "a2": "duplicate of a1",
+        "b1": "2 different labels for this text",
+        "b2": "2 different labels for this text",
+        "c2": "duplicate of c1",
+    }
+
+
+def test_exact_dedup_is_per_split_and_compares_label_sets_for_multilabel():
+    rows = pl.DataFrame(
+        {
+            "split": ["train", "test", "train", "train"],
+            "text_key": ["x", "x", "y", "y"],
+            "sample_id": ["1", "2", "3", "4"],
+            "label": [["hate"], ["hate"], ["hate", "fake"], ["fake", "hate"]],
+        }
+    )
+    out = ExactDedup()(rows, ctx())
+    assert out.kept["sample_id"].to_list() == ["1", "2", "3"]
+
+
+def test_assign_splits_carves_missing_splits_and_leaves_the_method_for_validation():
+    n = 200
+    rows = frame(split=["train"] * n, sample_id=[f"s{i}" for i in range(n)], label=["pos", "neg"] * (n // 2))
+    c = ctx()
+    out = AssignSplits(seed=7)(rows, c)
+    assert out.detail["method"] == "resplit_70_20_10" and c.facts["split"].stratified_by == "label"
+    assert out.detail["rows"] == {"dev": 20, "test": 40, "train": 140}
+
+
+# --- validate --------------------------------------------------------------------------------------------
+
+
+def test_validate_needs_the_pair_text_for_pair_tasks_and_records_results():
+    assert "text_pair" in Validate(task_type="pair_classification").needs
+    assert "target" in Validate(task_type="generation").needs
+    rows = frame(
+        sample_id=[f"s{i}" for i in range(6)],
+        split=["train", "train", "train", "test", "test", "test"],
+        text=["खबर आज की", "नया दिन है", "शाम की बात", "सुबह की सैर", "रात की नींद", "दोपहर का खाना"],
+        text_key=["1", "2", "3", "4", "5", "6"],
+        label=["pos", "neg", "pos", "neg", "pos", "maybe"],
+    )
+    c = ctx()
+    c.raw_files = [
+        {"path": "train.tsv", "split": "train", "records": 3},
+        {"path": "test.tsv", "split": "test", "records": 3},
+    ]
+    out = Validate(label_space=["pos", "neg"], quoting=False, fmt="tsv")(rows, c)
+    assert out.kept.height == 6 and out.dropped is None
+    failed = out.detail["failed"]
+    assert failed == ["expect_column_values_to_be_in_set(label)"]
+    names = [r.expectation for r in c.facts["validation"]]
+    assert names[-2:] == ["ingest_split_has_rows", "ingest_split_has_rows"]
+
+
+def test_small_datasets_run_together_with_one_validation_and_a_bad_one_is_skipped(ws, tmp_path):
+    from test_ingest_inputs import TWEETS, _entry, _register, _write
+
+    from lensforge.ingest.api import ingest_many
+    from lensforge.ingest.run import ingest_dataset
+
+    rows = [(f"{t} (report {i})", lab) for i in range(10) for t, lab in TWEETS]
+    body = "id\ttext\tlabel\n" + "".join(f"{i}\t{t}\t{lab}\n" for i, (t, lab) in enumerate(rows))
+    entries = []
+    for name in ("Alpha", "Beta", "Broken"):
+        _write(tmp_path, name.lower(), "train.tsv", body if name != "Broken" else bytes(range(256)) * 4)
+        entries.append(_register(ws, _entry(name, "tsv", [{"split": "train", "path": "train.tsv"}], quoting=False)))
+    targets = [(e.dataset_id, e) for e in entries]
+    events = []
+    out = ingest_many(
+        ws,
+        targets,
+        sources=tmp_path,
+        params=IngestParams(),
+        actor="t",
+        strict=False,
+        on_progress=events.append,
+        workers=1,
+    )
+    assert [o["dataset_id"] for o in out["ingested"]] == ["en/Alpha@1", "en/Beta@1"]
+    assert (
+        out["skipped"][0]["dataset_id"] == "en/Broken@1" and "not a delimited text file" in out["skipped"][0]["reason"]
+    )
+    for o in out["ingested"]:
+        validate = next(s for s in o["steps"] if s["step"] == "validate")
+        assert validate["detail"]["run_with"] == 2 and o["valid"]
+    assert {e.dataset_id for e in events if e.stats is not None and e.step == "write"} == {"en/Alpha@1", "en/Beta@1"}
+    # The same version, counts and validation as ingesting alone.
+    alone = ingest_dataset(ws, entries[0], sources=tmp_path, params=IngestParams(), actor="t")
+    first = out["ingested"][0]
+    assert alone.status == "unchanged" and alone.version_id == first["version_id"]
+    assert alone.kept == first["kept"] and alone.dropped == first["dropped"]
+
+
+def test_ingest_all_draws_a_bar_per_step_with_datasets_and_rows():
+    import io
+
+    from rich.console import Console
+
+    from lensforge.cli.ingest import _StepBars
+    from lensforge.ingest.api import IngestEvent
+    from lensforge.ingest.steps import StepStats
+    from lensforge.progress import progress_bar
+
+    progress = progress_bar(Console(file=io.StringIO(), force_terminal=True))
+    bars = _StepBars(progress, 3)
+    names = ["read", "exact_dedup", "write"]
+    for did, rows in (("ar/A@1", 100), ("en/B@1", 50)):
+        for pos, name in enumerate(names):
+            bars(IngestEvent(did, name, pos, len(names)))
+            bars(IngestEvent(did, name, pos, len(names), StepStats(name, rows, rows - pos, {}, 0.1, 10.0)))
+    bars(IngestEvent("hi/C@1", "unchanged", 3, 3))
+    tasks = {t.description.split()[0]: t for t in progress.tasks}
+    assert [t.description.split()[0] for t in progress.tasks] == ["datasets", *names]
+    assert tasks["exact_dedup"].completed == 3 and tasks["exact_dedup"].total == 3  # two ran it, one unchanged
+    assert tasks["exact_dedup"].description.endswith("148 rows")
+    assert tasks["datasets"].completed == 3
