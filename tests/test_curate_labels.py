@@ -156,6 +156,29 @@ def test_the_gate_refuses_unreviewed_mappings_unless_allowed(real_ws_copy):
     assert [u["raw_label"] for u in rev["unmapped"]] == ["SUBJ"]
 
 
+def test_equal_mappings_of_two_datasets_are_two_mapping_versions(real_ws_copy):
+    """CheckThat 2025 ar and en map SUBJ/OBJ alike; each dataset's approval is its own mapping version."""
+    from lensforge.catalog.db import connect
+    from lensforge.curate.mappings import approve
+
+    refs = ("ar/CT25Subjectivity@2025", "en/CT25Subjectivity@2025")
+    for ref in refs:
+        approve(real_ws_copy, ref, ["OBJ", "SUBJ"], actor="t")
+    effective = [effective_mapping(real_ws_copy, ref) for ref in refs]
+    assert effective[0].mapping == effective[1].mapping
+    assert effective[0].mapping_version_id != effective[1].mapping_version_id
+    with connect(real_ws_copy, read_only=True) as con:
+        for eff in effective:
+            # The recorded row names the dataset that approved it, and the migration's SQL gives the same id.
+            row = con.execute(
+                "SELECT dataset_id, version_id,"
+                " 'm' || left(sha256(version_id || chr(10) || CAST(mapping AS VARCHAR)), 15)"
+                " FROM mapping_versions WHERE mapping_version_id = ?",
+                [eff.mapping_version_id],
+            ).fetchall()
+            assert row == [(eff.dataset_id, eff.version_id, eff.mapping_version_id)]
+
+
 def test_a_new_version_carries_over_decisions(ws, capsys, tmp_path):
     from test_ingest_inputs import TWEETS, _entry, _ingest, _tsv, _write
 

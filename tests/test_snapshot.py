@@ -181,6 +181,8 @@ def test_real_datasets_snapshot_loads_and_rebuilds_to_the_same_id(real_ws_copy, 
     first = run_cli(capsys, "-w", root, "snapshot", "build", str(mixture), "--allow-proposed", "--json").json()
     second = run_cli(capsys, "-w", root, "snapshot", "build", str(mixture), "--allow-proposed", "--json").json()
     assert first["snapshot_id"] == second["snapshot_id"] and second["status"] == "unchanged"
+    said = run_cli(capsys, "-w", root, "snapshot", "build", str(mixture), "--allow-proposed").out
+    assert f"train {first['rows']['train']:,} · dev {first['rows']['dev']:,}" in said and "{" not in said
     out = tmp_path / "real_export"
     assert run_cli(capsys, "-w", root, "publish", first["snapshot_id"], "--to-dir", str(out)).code == 0
     loaded = datasets.load_dataset(str(out))

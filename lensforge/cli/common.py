@@ -89,6 +89,13 @@ def _print_frame(df: pl.DataFrame, title: str | None = None, max_width: int = 60
     console.print(table)
 
 
+def _split_rows(rows: dict[str, int]) -> str:
+    """Rows per split as a person reads them: 'train 1,234 · dev 56 · test 78 (1,368 rows)'."""
+    parts = [f"{split} {n:,}" for split, n in rows.items() if split != "total"]
+    total = rows.get("total", sum(n for split, n in rows.items() if split != "total"))
+    return f"{' · '.join(parts)} ({total:,} rows)"
+
+
 def _print_counts(title: str, counts: dict[str, int]) -> None:
     table = Table(title=title)
     table.add_column(title.split(" ")[-1])

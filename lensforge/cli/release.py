@@ -14,6 +14,7 @@ from lensforge.cli.common import (
     _actor,
     _print_frame,
     _print_json,
+    _split_rows,
     _ws,
     app,
     console,
@@ -77,7 +78,7 @@ def snapshot_build(
         _print_json(res)
         return
     verb = BUILD_STATUS_TEXT[res["status"]]
-    console.print(f"snapshot {res['snapshot_id']} {verb}: {res['rows']} at {res['path']}")
+    console.print(f"snapshot {res['snapshot_id']} {verb}: {_split_rows(res['rows'])} at {res['path']}")
     removed = res.get("cross_leak_removed") or {}
     if any(removed.values()):
         console.print(
@@ -121,7 +122,9 @@ def snapshot_show(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id."
         _print_json(info)
         return
     m = info["manifest"]
-    console.print(f"[bold]{info['snapshot_id']}[/bold] mixture {info['mixture']} rows {m['rows']} at {info['path']}")
+    console.print(
+        f"[bold]{info['snapshot_id']}[/bold] mixture {info['mixture']} rows {_split_rows(m['rows'])} at {info['path']}"
+    )
     console.print(
         f"order {m['inputs']['order']}, instructions {m['inputs']['instructions']}, seed {m['inputs']['seed']}"
     )
@@ -174,7 +177,7 @@ def snapshot_diff(
         )
     for k, v in d["settings"].items():
         console.print(f"{k}: {v['a']} -> {v['b']}")
-    console.print(f"rows: {d['rows']['a']} -> {d['rows']['b']}")
+    console.print(f"rows: {_split_rows(d['rows']['a'])} -> {_split_rows(d['rows']['b'])}")
 
 
 @app.command()

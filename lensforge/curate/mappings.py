@@ -167,9 +167,15 @@ def _mapping_rows(con: duckdb.DuckDBPyConnection, version_id: str) -> pl.DataFra
     )
 
 
-def mapping_version_id(mapping: dict[str, str | None]) -> str:
+def mapping_version_id(version_id: str, mapping: dict[str, str | None]) -> str:
+    """Id of one dataset version's approved mapping.
+
+    The dataset version is part of the hash: two datasets whose mappings happen to be equal (CheckThat 2025 ar and
+    en both map SUBJ/OBJ the same way) get two ids, so each mapping version names the dataset it belongs to.
+    Migration 0010 recorded the existing mappings under these ids.
+    """
     blob = json.dumps(mapping, sort_keys=True, ensure_ascii=False)
-    return "m" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:15]
+    return "m" + hashlib.sha256(f"{version_id}\n{blob}".encode()).hexdigest()[:15]
 
 
 def _record_mapping_version(con: duckdb.DuckDBPyConnection, version_id: str, dataset_id: str) -> str:
@@ -182,7 +188,7 @@ def _record_mapping_version(con: duckdb.DuckDBPyConnection, version_id: str, dat
             [version_id],
         ).fetchall()
     }
-    mid = mapping_version_id(approved)
+    mid = mapping_version_id(version_id, approved)
     con.execute(
         "INSERT INTO mapping_versions (mapping_version_id, version_id, dataset_id, mapping) VALUES (?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING",
@@ -271,7 +277,7 @@ def _effective_id(con: duckdb.DuckDBPyConnection, version_id: str) -> str:
             [version_id],
         ).fetchall()
     }
-    return mapping_version_id(approved)
+    return mapping_version_id(version_id, approved)
 
 
 def _existing(con: duckdb.DuckDBPyConnection, version_id: str, did: str, raws: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -462,7 +468,7 @@ def effective_mapping(
                 subject=did,
                 payload={"version_id": version_id, "labels": pending, "used_by": used_by},
             )
-    return EffectiveMapping(did, version_id, mapping_version_id(mapping), mapping, pending)
+    return EffectiveMapping(did, version_id, mapping_version_id(version_id, mapping), mapping, pending)
 
 
 def map_labels(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> pl.DataFrame:

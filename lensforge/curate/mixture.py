@@ -375,7 +375,9 @@ def _preview_mapping(ws: Workspace, ref: str) -> EffectiveMapping:
     info = review(ws, ref)
     mapping = {m["raw_label"]: (None if m["status"] == "rejected" else m["canonical"]) for m in info["mappings"]}
     pending = [m["raw_label"] for m in info["mappings"] if m["status"] == "proposed"]
-    return EffectiveMapping(info["dataset_id"], info["version_id"], mapping_version_id(mapping), mapping, pending)
+    return EffectiveMapping(
+        info["dataset_id"], info["version_id"], mapping_version_id(info["version_id"], mapping), mapping, pending
+    )
 
 
 def canonical_labels(rows: pl.DataFrame, task_type: str) -> list[str]:
