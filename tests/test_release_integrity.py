@@ -299,7 +299,8 @@ def test_export_meets_hub_conventions_and_croissant_validates(demo_built, tmp_pa
     from lensforge.release.publish import export_snapshot, publish_to_hub
 
     ws, res, steps = demo_built
-    assert [s for s, done, total in steps if done == total] == ["curate", "cross-dataset leakage", "write", "hash"]
+    finished = [s for s, done, total in steps if done == total]
+    assert finished == ["prepare", "curate", "cross-dataset leakage", "write", "hash"]  # a new build: no "verify"
     assert ("curate", 7, 7) in steps and ("write", 3, 3) in steps
     out = Path(export_snapshot(ws, res["snapshot_id"], tmp_path / "export", actor="t")["path"])
     loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf"))

@@ -291,6 +291,10 @@ def test_split_files_hold_their_rows_in_order_and_a_failed_encoder_stops_the_wri
         assert got["id"].to_list() == part.sort("language", "_r")["id"].to_list()
         assert got.columns == list(s.SNAPSHOT_SCHEMA)
     assert pq.ParquetFile(tmp_path / "data" / "train.parquet").num_row_groups == 6
+    # The same rows written again (two threads, six row groups): the same bytes, so the same snapshot id.
+    (tmp_path / "again" / "data").mkdir(parents=True)
+    again = s._write_splits(rows, instructions, tmp_path / "again", order="language", seed=1, tick=lambda *_: None)
+    assert {k: w.sha256 for k, w in again.items()} == {k: w.sha256 for k, w in written.items()}
     train = pl.read_parquet(tmp_path / "data" / "train.parquet")
     user = train["messages"].list.get(1).struct.field("content")
     assert (user == train["instruction"] + "\nInput: " + train["input"]).all()

@@ -110,7 +110,7 @@ ARROW_SCHEMA = pa.schema(
 )
 
 Progress = Callable[[str, int, int], None]
-"""progress(step, done, total): called as the build advances (curate, leakage, write, hash)."""
+"""progress(step, done, total): called as the build advances (prepare, curate, leakage, write, hash, verify)."""
 
 
 def _silent(_step: str, _done: int, _total: int) -> None:
@@ -483,6 +483,7 @@ def build_snapshot(
         raise LensforgeError(f"unknown order {order!r} (use {', '.join(ORDERS)})")
     seed = plan.seed if seed is None else seed
     used_by = f"snapshot:{plan.name}"
+    tick("prepare", 0, 1)
     with reading(ws):  # the plan, instructions, mappings and decisions of every dataset: one catalog connection
         planned = resolve_plan(ws, plan, allow_invalid=allow_invalid, allow_excluded=allow_excluded)
         pools, table = _instruction_pools(ws, planned, instructions)
@@ -501,6 +502,7 @@ def build_snapshot(
             curation_inputs(ws, p, allow_proposed=allow_proposed, actor=actor, used_by=used_by, record=True)
             for p in planned
         ]
+    tick("prepare", 1, 1)
 
     def curated(n: int) -> tuple[CuratedDataset, pl.DataFrame]:
         """One dataset's curation and its narrow snapshot rows (the wide rows are let go at once)."""
@@ -642,7 +644,10 @@ def build_snapshot(
         known = is_catalogued(ws, snapshot_id)
         status = "new"
         if known and target.is_dir():
-            if verify_folder(target, manifest)["ok"]:
+            tick("verify", 0, 1)  # the catalogued copy, file by file, before it is trusted
+            intact = verify_folder(target, manifest)["ok"]
+            tick("verify", 1, 1)
+            if intact:
                 return {
                     "snapshot_id": snapshot_id,
                     "status": "unchanged",
