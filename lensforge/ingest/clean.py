@@ -20,6 +20,8 @@ from lensforge.ingest.schema import TEXT_MAX_CHARS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput, drop_where
 
 _HTML_ENTITY = r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);"
+# Seed of the 64-bit key hashes that pick candidates for leakage and dedup (within one run only).
+_KEY_HASH_SEED = 11
 
 
 def nfkc(s: pl.Series) -> pl.Series:
@@ -145,23 +147,43 @@ class CrossSplitLeakage(Step):
     needs: tuple[str, ...] = ("split", "text_key")
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
-        test_keys = frame.filter(pl.col("split") == "test")["text_key"].unique()
-        dev_keys = frame.filter(pl.col("split") == "dev")["text_key"].unique()
-        if test_keys.len() == 0 and dev_keys.len() == 0:
+        split = pl.col("split")
+        # Candidates first, by a 64-bit hash of the key (hashing integers is far cheaper than strings); the
+        # exact keys are compared on the candidates only, so a hash collision costs time, never a row.
+        hashed = frame.select(split, pl.col("text_key").hash(seed=_KEY_HASH_SEED).alias("_h"))
+        test_h = hashed.filter(split == "test")["_h"].unique().implode()
+        dev_h = hashed.filter(split == "dev")["_h"].unique().implode()
+        maybe = hashed.select(
+            (((split != "test") & pl.col("_h").is_in(test_h)) | ((split == "train") & pl.col("_h").is_in(dev_h)))
+            .fill_null(False)
+            .alias("m")
+        )["m"]
+        if not maybe.any():
             return StepOutput(kept=frame)
-        in_test = pl.col("text_key").is_in(test_keys.implode())
-        in_dev = pl.col("text_key").is_in(dev_keys.implode())
+        rows = maybe.arg_true()
+        candidates = frame[rows]
+        shared = hashed["_h"].is_in(hashed["_h"].gather(rows).unique().implode())
+        held_out = frame.filter(shared & (hashed["split"] != "train"))  # test and dev rows sharing a hash
+        test_keys = held_out.filter(split == "test")["text_key"].unique().implode()
+        dev_keys = held_out.filter(split == "dev")["text_key"].unique().implode()
+        in_test = pl.col("text_key").is_in(test_keys)
+        in_dev = pl.col("text_key").is_in(dev_keys)
         reason = (
-            pl.when((pl.col("split") == "train") & in_test)
+            pl.when((split == "train") & in_test)
             .then(pl.lit("leak_test_in_train"))
-            .when((pl.col("split") == "dev") & in_test)
+            .when((split == "dev") & in_test)
             .then(pl.lit("leak_test_in_dev"))
-            .when((pl.col("split") == "train") & in_dev)
+            .when((split == "train") & in_dev)
             .then(pl.lit("leak_dev_in_train"))
         )
-        marked = frame.with_columns(reason.alias("_leak"))
+        leak = pl.repeat(None, frame.height, dtype=pl.String, eager=True).scatter(
+            rows, candidates.select(reason.alias("_leak"))["_leak"]
+        )
         out = drop_where(
-            marked, pl.col("_leak").is_not_null(), pl.col("_leak"), "same normalised text in a held-out split"
+            frame.with_columns(leak.alias("_leak")),
+            pl.col("_leak").is_not_null(),
+            pl.col("_leak"),
+            "same normalised text in a held-out split",
         )
         assert out.dropped is not None
         return StepOutput(kept=out.kept.drop("_leak"), dropped=out.dropped.drop("_leak"))
@@ -211,8 +233,9 @@ class ExactDedup(Step):
         else:
             label_key = pl.col("label").cast(pl.String).fill_null("").str.to_lowercase().str.replace_all(fold, "")
         group = ["split", "text_key"]  # for pair tasks text_key already holds both texts
-        # Only rows whose key occurs more than once in their split can be dropped: work on those alone.
-        repeated = pl.len().over(group) > 1
+        # Only rows whose key occurs more than once in their split can be dropped: work on those alone. They
+        # are picked by a 64-bit hash of the key (a collision only adds a candidate; the groups below are exact).
+        repeated = pl.len().over("split", pl.col("text_key").hash(seed=_KEY_HASH_SEED)) > 1
         marked = frame.with_columns(pl.int_range(pl.len()).alias("_order"), repeated.alias("_rep"))
         dupes = marked.filter(pl.col("_rep"))
         if dupes.height == 0:

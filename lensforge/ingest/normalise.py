@@ -34,7 +34,9 @@ READ_COLUMNS: tuple[str, ...] = (
 
 _URL = r"(?:https?://|www\.)\S+"
 _MENTION = r"@\w+"
-_ARABIC_MARKS = r"[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{06D6}-\x{06ED}\x{0640}]"  # diacritics and tatweel
+_ARABIC_DIACRITICS = r"[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{06D6}-\x{06ED}]"
+_TATWEEL = "\u0640"  # removed with a literal search: ~3x cheaper than through the class, and common
+_ARABIC_MARKS = _ARABIC_DIACRITICS[:-1] + r"\x{0640}]"  # diacritics and tatweel
 _EDGE_QUOTES = r"^[\"'“”«»„`]+|[\"'“”«»„`]+$"
 
 
@@ -109,8 +111,9 @@ def _text_keys_each(s: pl.Series) -> pl.Series:
     key = apply_where(s, s.str.contains(r"\p{Changes_When_Lowercased}"), lambda x: x.str.to_lowercase())
     web = key.str.contains_any(["http", "www.", "@"])
     key = apply_where(key, web, lambda x: x.str.replace_all(_URL, " ").str.replace_all(_MENTION, " "))
-    marks = key.str.contains(_ARABIC_MARKS)
-    key = apply_where(key, marks, lambda x: x.str.replace_all(_ARABIC_MARKS, ""))
+    tatweel = key.str.contains(_TATWEEL, literal=True)
+    key = apply_where(key, tatweel, lambda x: x.str.replace_all(_TATWEEL, "", literal=True))
+    key = apply_where(key, key.str.contains(_ARABIC_DIACRITICS), lambda x: x.str.replace_all(_ARABIC_DIACRITICS, ""))
     # Cut-out spans can leave runs of spaces; the scan for them is a cheap literal search.
     key = apply_where(key, needs_whitespace_fix(key), lambda x: x.str.replace_all(r"\s{2,}", " ").str.strip_chars())
     edged = key.str.head(1).is_in(_EDGE_QUOTE_CHARS) | key.str.tail(1).is_in(_EDGE_QUOTE_CHARS)
