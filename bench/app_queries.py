@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.curate import samples
 from lensforge.workspace import Workspace, resolve_workspace
 
@@ -136,7 +137,7 @@ def make_queries(
     datasets = sorted({s.dataset_id for s in sources})
     langs = sorted({s.language for s in sources})
     words = [w for ws in words_by_language.values() for w in ws]
-    splits = list(samples.SPLITS)
+    splits = list(SPLITS)
     kinds = ("browse", "dataset+split", "language+label", "label", "text", "text+filters", "text 2 words")
     out: list[tuple[str, samples.SampleFilter, float]] = []
     for i in range(n):

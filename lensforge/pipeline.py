@@ -9,8 +9,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from lensforge.catalog.datasets import catalog_summary, list_datasets
 from lensforge.catalog.setup import init_workspace
 from lensforge.workspace import Workspace
@@ -23,19 +21,24 @@ def demo_mixture_path() -> Path:
     return Path(str(resources.files("lensforge.demo").joinpath("mixture.toml")))
 
 
+def _silent(line: str) -> None:
+    """The default `log`: the pipeline returns its results; printing them is the caller's choice."""
+
+
 def run_pipeline(
     ws: Workspace,
     *,
     actor: str,
-    log: Log = print,
-    console: Console | None = None,
+    log: Log | None = None,
     providers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run the stages that exist so far on the demo collection and return what each produced.
 
-    `providers` names the instruction providers (e.g. ["offline"] on a machine with API keys but no network);
-    by default those with a key are used, else the offline one.
+    `log` receives one line per stage and per result worth reading (the CLI prints them; by default nothing is
+    printed). `providers` names the instruction providers (e.g. ["offline"] on a machine with API keys but no
+    network); by default those with a key are used, else the offline one.
     """
+    log = log or _silent
     from lensforge.ingest.api import ingest_many, ingest_targets
     from lensforge.ingest.run import IngestParams
 
@@ -125,7 +128,7 @@ def run_pipeline(
     log(f"[7/{stages}] evaluate the classical baseline, the base and the fine-tuned model on every test split")
     from lensforge.evaluate.api import evaluate, run_baseline
     from lensforge.finetune.api import resolve_base
-    from lensforge.release.snapshot import snapshot_dir
+    from lensforge.release.store import snapshot_dir
 
     classical = run_baseline(ws, snap["snapshot_id"], actor=actor)
     classical_scores = {d["dataset_id"]: d["primary_value"] for d in classical["datasets"]}

@@ -99,20 +99,22 @@ def current_user(explicit: str | None = None) -> str:
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling path; move it onto `target` only if the block succeeds.
 
-    Works for files and directories: whatever the block creates at the yielded path
-    replaces `target` in one rename.
+    The one way lensforge writes a file or folder that others may read meanwhile (the catalog's reports, the
+    response cache, run status, evaluation outputs). Works for files and directories: whatever the block creates
+    at the yielded path replaces `target` in one rename. A file replacing a file is never absent, not even for a
+    moment (a concurrent reader sees the old or the new one); a folder replaces a folder by removing the old one
+    first. If the block fails, `target` is left as it was and the temporary copy is removed.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     staged = tmp / target.name
     try:
         yield staged
-        if target.exists():
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            else:
-                target.unlink()
-        os.replace(staged, target)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif staged.is_dir() and (target.exists() or target.is_symlink()):
+            target.unlink()
+        os.replace(staged, target)  # a file over a file (or a symlink) is replaced atomically
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -140,6 +142,6 @@ def seal(folder: Path) -> None:
 
 
 def write_text_atomic(target: Path, text: str) -> None:
-    """Write a text file through a temporary name."""
+    """Write a UTF-8 text file through a temporary name (see `atomic_path`)."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -287,6 +287,21 @@ def test_snapshot_rows_page_pages_through_a_split(snap_ws, monkeypatch):
     assert "Answer" in shown(at) and not at.exception
 
 
+def test_rebuilding_a_damaged_snapshot_says_repaired(snap_ws, monkeypatch):
+    ws, sid = snap_ws
+    use(monkeypatch, ws)
+    damaged = snapshot_dir(ws, sid) / "data" / "test.parquet"
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"not the file the manifest lists")
+    at = open_page("mixtures")
+    assert at.selectbox(key="mix_pick").value == "lensforge-demo (built-in)"
+    at.button(key="mix_do_build").click().run(timeout=300)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["mix_built"] == sid
+    assert any(sid in s.value and "rebuilt (its files had changed)" in s.value for s in at.success)
+    assert not any("unchanged" in s.value for s in at.success)
+
+
 def test_publishing_without_hf_token_says_so(snap_ws, monkeypatch):
     ws, _sid = snap_ws
     use(monkeypatch, ws)

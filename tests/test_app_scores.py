@@ -58,6 +58,10 @@ def test_scores_show_majority_classical_models_and_cited_sota_side_by_side(score
     # Per class and the confusion matrix of the chosen dataset and evaluation (unparseable answers last).
     per_class = pl.from_pandas(at.dataframe[2].value)
     assert {"label", "precision", "recall", "f1", "support", "predicted"} <= set(per_class.columns)
+    # Each class with the label chain the snapshot was built with: source → decoded → canonical.
+    assert per_class.columns[:2] == ["label", "source → decoded → canonical"]
+    for label, chains in per_class.select("label", "source → decoded → canonical").iter_rows():
+        assert chains and all(c.count(" → ") == 2 and c.endswith(f" → {label}") for c in chains.split("; "))
     confusion = pl.from_pandas(at.dataframe[3].value)
     assert confusion.columns[0] == "gold" and confusion.columns[-1] == "(unparseable)"
     assert confusion.select(pl.exclude("gold")).sum_horizontal().sum() == per_class["support"].sum()

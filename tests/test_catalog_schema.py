@@ -89,3 +89,30 @@ def test_a_locked_catalog_waits_then_says_so(ws, capsys):
     # Once the other process is gone, the same call works.
     with db.connect(ws, timeout=2) as con:
         assert con.execute("SELECT count(*) FROM datasets").fetchall()[0][0] > 0
+
+
+def test_reads_inside_a_reading_block_share_one_connection_and_see_writes(ws, monkeypatch):
+    event = "INSERT INTO events (actor, kind, subject, payload) VALUES ('t', 'k', 's', '{}')"
+    with db.transaction(ws) as con:  # creates the catalog
+        con.execute(event)
+    opened = []
+    real_open = db._open
+    monkeypatch.setattr(db, "_open", lambda path, ro, timeout: opened.append(ro) or real_open(path, ro, timeout))
+    count = "SELECT count(*) FROM events"
+    with db.reading(ws):
+        with db.connect(ws, read_only=True) as first:
+            before = first.execute(count).fetchall()[0][0]
+        with db.connect(ws, read_only=True) as second:
+            assert second is first
+        with db.reading(ws), db.connect(ws, read_only=True) as nested:  # a nested block: the outer one serves
+            assert nested is first
+        assert opened == [True]
+        # A write closes the shared reader (DuckDB refuses both kinds in one process); the next read reopens it.
+        with db.transaction(ws) as con:
+            con.execute(event)
+        with db.connect(ws, read_only=True) as third:
+            assert third.execute(count).fetchall()[0][0] == before + 1
+        assert opened == [True, False, True]
+    with db.connect(ws, read_only=True):  # outside the block a read opens its own connection again
+        pass
+    assert opened == [True, False, True, True]

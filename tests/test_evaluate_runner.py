@@ -602,6 +602,10 @@ def test_report_base_vs_fine_tuned(ws, compat_server, monkeypatch, vl_convert):
     assert "| majority baseline | base | fine-tuned | Δ fine-tuned − base | SOTA |" in header
     # Per class and a confusion matrix of the candidate, unparseable answers in a column of their own.
     assert "## Per class (fine-tuned)" in md and f"### {SARCASM}" in md
+    # ... and of every other column too (the base model here), in column order, in both renderings.
+    assert md.index("## Per class (base)") < md.index("## Per class (fine-tuned)")
+    assert "<h2>Per class (base)</h2>" in page and "<h2>Per class (fine-tuned)</h2>" in page
+    assert md.count("| gold \\ answer | not-sarcastic | sarcastic | (unparseable) |") == 2
     assert "| gold \\ answer | not-sarcastic | sarcastic | (unparseable) |" in md
     sarcasm_row = next(line for line in md.splitlines() if line.startswith(f"| {SARCASM} "))
     assert "| 0.625 |" in sarcasm_row  # the catalog's 62.5 (percent) on the [0, 1] scale

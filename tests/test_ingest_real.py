@@ -12,8 +12,7 @@ from clihelp import run_cli
 
 from lensforge.catalog.db import connect
 from lensforge.ingest.normalise import text_key_expr
-from lensforge.ingest.overlap import latest_report
-from lensforge.ingest.versions import current_version, load_quarantine, load_rows, validation_results
+from lensforge.ingest.versions import current_version, latest_report, load_quarantine, load_rows, validation_results
 from lensforge.workspace import resolve_workspace
 
 REAL = [

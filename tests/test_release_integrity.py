@@ -348,6 +348,7 @@ def test_export_meets_hub_conventions_and_croissant_validates(demo_built, tmp_pa
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")  # lensforge.hub: either switch means offline
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 20)
     publish_to_hub(ws, res["snapshot_id"], "org/name", actor="t", api=Hub())

@@ -268,6 +268,7 @@ def online(monkeypatch) -> None:
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")  # lensforge.hub: either switch means offline
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
 
@@ -512,6 +513,7 @@ def test_offline_push_with_the_real_client_fails_at_once(ws, snapshot, monkeypat
 
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1" if how == "env" else "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", how == "constant")
     start = time.monotonic()
     with pytest.raises(LensforgeError, match="offline") as info:

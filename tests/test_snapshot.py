@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 
 import datasets
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from clihelp import run_cli
 
@@ -104,6 +107,20 @@ def test_orders_and_instruction_modes_change_the_snapshot(ready):
         build_snapshot(ready, demo_mixture_path(), order="shuffled", actor="t")
 
 
+def test_diff_names_the_row_decisions_that_changed(snap_ws):
+    from lensforge.curate.decisions import record_row_decisions
+    from lensforge.ingest.versions import current_version, load_rows
+
+    ws, before = snap_ws
+    did = "ar/DemoSarcasm@1"
+    row = load_rows(ws, current_version(ws, did), ("train",), columns=["sample_id"])["sample_id"][0]
+    decided = record_row_decisions(ws, did, [row], action="exclude", reason="off topic", actor="t")
+    after = build_snapshot(ws, demo_mixture_path(), actor="t")
+    d = diff_snapshots(ws, before, after["snapshot_id"])
+    (changed,) = [c for c in d["changed"] if c["dataset_id"] == did]
+    assert changed["decision_set_id"] == {"a": None, "b": decided["decision_set_id"]}
+
+
 def test_export_loads_with_datasets(ready, capsys, tmp_path):
     res = build_snapshot(ready, demo_mixture_path(), actor="t")
     out = tmp_path / "export"
@@ -183,3 +200,106 @@ def test_real_datasets_snapshot_loads_and_rebuilds_to_the_same_id(real_ws_copy, 
     # Caps applied: Davidson's 17,143 training rows stay (below 20K); the card names every citation.
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "Davidson" in card and "abufarha" in card.lower()
+
+
+def test_chat_messages_hold_the_row_texts_and_keep_a_missing_one_null():
+    from lensforge.release.snapshot import SYSTEM_PROMPT, chat_messages
+
+    instruction = ["Classify the text.", "صنّف النص.", None, "Summarise the article."]
+    inputs = ["good day", "يوم جميل جدا", "x", None]
+    prefix = ["Label: ", "Label: ", "Label: ", "Summary: "]
+    output = ["positive", None, "negative", "short"]
+
+    def expected(rows: range) -> list[list[dict[str, str | None]]]:
+        out = []
+        for i in rows:
+            user = None if instruction[i] is None or inputs[i] is None else f"{instruction[i]}\nInput: {inputs[i]}"
+            answer = None if output[i] is None else prefix[i] + output[i]
+            out.append(
+                [
+                    {"role": "system", "content": SYSTEM_PROMPT},
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": answer},
+                ]
+            )
+        return out
+
+    def arrays(rows: range) -> list[pa.Array]:
+        return [pa.array([col[i] for i in rows], pa.string()) for col in (instruction, inputs, prefix, output)]
+
+    assert chat_messages(*arrays(range(4))).to_pylist() == expected(range(4))  # with nulls
+    assert chat_messages(*arrays(range(1))).to_pylist() == expected(range(1))  # without
+    assert chat_messages(*arrays(range(0))).to_pylist() == []
+
+
+def test_order_positions_give_the_sorted_order_of_each_mode():
+    from lensforge.release.snapshot import order_positions
+
+    rng = np.random.default_rng(0)
+    n = 5_000
+    frame = pl.DataFrame(
+        {
+            "id": [f"s{i:05d}" for i in rng.permutation(n)],
+            "dataset": rng.choice(["ar/A@1", "en/B@1", "hi/C@1"], n),
+            "language": rng.choice(["ar", "en", "hi", None], n),
+            "task": rng.choice(["sentiment", "stance"], n),
+            "_r": rng.integers(0, 2**60, n, dtype=np.uint64),
+        }
+    )
+    for order, keys in (
+        ("language", ["language", "_r"]),
+        ("task", ["task", "_r"]),
+        ("random", ["_r"]),
+        ("alphabetical", ["language", "dataset", "id"]),
+    ):
+        assert frame[order_positions(frame, order, 42)].equals(frame.sort(keys, maintain_order=True)), order
+
+
+def _rows(n: int, split: str, rng: np.random.Generator) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": [f"{split}{i:05d}" for i in range(n)],
+            "dataset": rng.choice(["ar/A@1", "en/B@1"], n),
+            "language": rng.choice(["ar", "en"], n),
+            "task": "sentiment",
+            "split": split,
+            "_instruction": rng.integers(0, 3, n).astype(np.uint32),
+            "input": [f"text {i} of {split}" for i in range(n)],
+            "output": rng.choice(["positive", "negative"], n),
+            "_prefix": "Label: ",
+            "_r": rng.integers(0, 2**60, n, dtype=np.uint64),
+        }
+    )
+
+
+def test_split_files_hold_their_rows_in_order_and_a_failed_encoder_stops_the_write(tmp_path, monkeypatch):
+    from lensforge.release import snapshot as s
+
+    monkeypatch.setattr(s, "ROW_GROUP", 1000)
+    rng = np.random.default_rng(1)
+    rows = pl.concat([_rows(5500, "train", rng), _rows(1200, "dev", rng), _rows(0, "test", rng)])
+    instructions = pl.DataFrame({"instruction_id": ["i0", "i1", "i2"], "instruction": ["Say.", "Tell.", "Name."]})
+    (tmp_path / "data").mkdir()
+    written = s._write_splits(rows, instructions, tmp_path, order="language", seed=1, tick=lambda *_: None)
+    for split, count in (("train", 5500), ("dev", 1200), ("test", 0)):
+        path = tmp_path / "data" / f"{split}.parquet"
+        assert written[split].rows == count and written[split].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        got = pl.read_parquet(path)
+        part = rows.filter(pl.col("split") == split)
+        assert got["id"].to_list() == part.sort("language", "_r")["id"].to_list()
+        assert got.columns == list(s.SNAPSHOT_SCHEMA)
+    assert pq.ParquetFile(tmp_path / "data" / "train.parquet").num_row_groups == 6
+    train = pl.read_parquet(tmp_path / "data" / "train.parquet")
+    user = train["messages"].list.get(1).struct.field("content")
+    assert (user == train["instruction"] + "\nInput: " + train["input"]).all()
+
+    real_write = s._SplitFile.write
+
+    def failing(self: s._SplitFile, table: pa.Table) -> None:
+        if self.path.name == "train.parquet":
+            raise OSError("disk full")
+        real_write(self, table)
+
+    monkeypatch.setattr(s._SplitFile, "write", failing)
+    with pytest.raises(OSError, match="disk full"):
+        s._write_splits(rows, instructions, tmp_path, order="language", seed=1, tick=lambda *_: None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,51 @@ def list_datasets(
     sql += " ORDER BY language, lower(name), version NULLS FIRST"
     with connect(ws, read_only=True) as con:
         return query_frame(con, sql, params)
+
+
+def dataset_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every catalogued dataset id, sorted (what `--all` means)."""
+    return [r[0] for r in con.execute("SELECT dataset_id FROM datasets ORDER BY dataset_id").fetchall()]
+
+
+def count_datasets(con: duckdb.DuckDBPyConnection) -> int:
+    """How many candidates the catalog holds."""
+    row = fetch_one(con, "SELECT count(*) FROM datasets")
+    return int(row[0]) if row else 0
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def dataset_frame(
+    con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], dataset_ids: list[str] | None = None
+) -> pl.DataFrame:
+    """Some columns of the `datasets` rows (all, or the named ids), by dataset id.
+
+    Later stages join these facts (language, task type, SOTA reference) onto their own records instead of
+    querying the table themselves, so this module stays the one place that knows its layout.
+    """
+    bad = [c for c in columns if not _IDENTIFIER.match(c)]
+    if bad:
+        raise ValueError(f"not column names: {bad}")
+    cols = ", ".join(dict.fromkeys(("dataset_id", *columns)))
+    if dataset_ids is None:
+        return query_frame(con, f"SELECT {cols} FROM datasets ORDER BY dataset_id")
+    return query_frame(
+        con, f"SELECT {cols} FROM datasets WHERE list_contains(?, dataset_id) ORDER BY dataset_id", [list(dataset_ids)]
+    )
+
+
+def native_labels(con: duckdb.DuckDBPyConnection, dataset_ids: list[str]) -> dict[str, dict[str, dict[str, str]]]:
+    """The registry's native (Arabic, Hindi) names of each dataset's labels: dataset -> label -> {lang: name}."""
+    rows = con.execute(
+        "SELECT dataset_id, label, native FROM label_spaces WHERE list_contains(?, dataset_id) AND native IS NOT NULL",
+        [list(dataset_ids)],
+    ).fetchall()
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for did, label, native in rows:
+        out.setdefault(did, {})[label] = json.loads(native)
+    return out
 
 
 def _row_dict(con: duckdb.DuckDBPyConnection, dataset_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -65,9 +66,62 @@ def _open(path: str, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnecti
 def connect(
     ws: Workspace, *, read_only: bool = False, timeout: float = LOCK_RETRY_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the workspace catalog (creating and migrating it when writable)."""
-    with _process_lock, _connect_locked(ws, read_only=read_only, timeout=timeout) as con:
-        yield con
+    """Open the workspace catalog (creating and migrating it when writable); inside `reading`, a read reuses one."""
+    with _process_lock:
+        block: _Reading | None = getattr(_reading_state, "block", None)
+        if block is not None and block.path == ws.catalog_path:
+            if read_only:
+                yield block.connection(ws, timeout)
+                return
+            block.close()  # DuckDB refuses a writable connection beside the read-only one: the next read reopens it
+        with _connect_locked(ws, read_only=read_only, timeout=timeout) as con:
+            yield con
+
+
+class _Reading:
+    """The read-only connection shared by the reads of one `reading` block (opened at the first read)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stack: contextlib.ExitStack | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def connection(self, ws: Workspace, timeout: float) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            stack = contextlib.ExitStack()
+            self._con = stack.enter_context(_connect_locked(ws, read_only=True, timeout=timeout))
+            self._stack = stack
+        return self._con
+
+    def close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack, self._con = None, None
+
+
+_reading_state = threading.local()
+
+
+@contextlib.contextmanager
+def reading(ws: Workspace) -> Iterator[None]:
+    """Let the catalog reads inside this block share one read-only connection.
+
+    Opening the catalog costs ~30 ms of CPU (DuckDB loads its schema, the migration level is checked), and a
+    command that reads dataset by dataset pays it per read: a snapshot build of 24 datasets opened it ~100 times
+    (3 s). Inside the block the first read opens it and later reads reuse it; a write closes it first and the next
+    read opens it again. Keep the block to the reads: while it is open, other threads wait (as for any connection)
+    and other processes cannot write.
+    """
+    with _process_lock:
+        if getattr(_reading_state, "block", None) is not None:  # nested: the outer block serves
+            yield
+            return
+        _reading_state.block = block = _Reading(ws.catalog_path)
+        try:
+            yield
+        finally:
+            _reading_state.block = None
+            block.close()
 
 
 @contextlib.contextmanager

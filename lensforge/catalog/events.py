@@ -25,8 +25,15 @@ def record_event(
     return int(row[0])
 
 
-def list_events(ws: Workspace, *, subject: str | None = None, kind: str | None = None, limit: int = 50) -> pl.DataFrame:
-    """Most recent events first."""
+def list_events(
+    ws: Workspace,
+    *,
+    subject: str | None = None,
+    kind: str | None = None,
+    kind_prefixes: tuple[str, ...] = (),
+    limit: int = 50,
+) -> pl.DataFrame:
+    """Most recent events first; `kind_prefixes` keeps the kinds starting with any of them (e.g. `labels.`)."""
     from lensforge.catalog.db import connect, query_frame
 
     where, params = [], []
@@ -36,6 +43,9 @@ def list_events(ws: Workspace, *, subject: str | None = None, kind: str | None =
     if kind:
         where.append("kind = ?")
         params.append(kind)
+    if kind_prefixes:
+        where.append("(" + " OR ".join("starts_with(kind, ?)" for _ in kind_prefixes) + ")")
+        params += list(kind_prefixes)
     sql = "SELECT event_id, ts, actor, kind, subject, payload FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -43,3 +53,20 @@ def list_events(ws: Workspace, *, subject: str | None = None, kind: str | None =
     params.append(limit)
     with connect(ws, read_only=True) as con:
         return query_frame(con, sql, params)
+
+
+def has_event(con: duckdb.DuckDBPyConnection, kind: str) -> bool:
+    """Whether any event of this kind was ever recorded (e.g. `workspace.init`)."""
+    row = fetch_one(con, "SELECT count(*) FROM events WHERE kind = ?", [kind])
+    return bool(row and row[0])
+
+
+def subject_history(con: duckdb.DuckDBPyConnection, subjects: list[str]) -> pl.DataFrame:
+    """Every event about any of these subjects, oldest first (one record's history across its ids)."""
+    from lensforge.catalog.db import query_frame
+
+    return query_frame(
+        con,
+        "SELECT ts, actor, kind, subject, payload FROM events WHERE list_contains(?, subject) ORDER BY event_id",
+        [list(subjects)],
+    )

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from lensforge.catalog.spec import TASK_TYPES, DatasetEntry, Sota, make_dataset_id
+from lensforge.catalog.constants import TASK_TYPES
+from lensforge.catalog.spec import DatasetEntry, Sota, make_dataset_id
 from lensforge.errors import LensforgeError
 
 REGISTRY_PACKAGE = "lensforge.registry"

@@ -6,10 +6,9 @@ from typing import Any
 
 from lensforge.catalog.datasets import import_entries
 from lensforge.catalog.db import connect, transaction
-from lensforge.catalog.events import record_event
+from lensforge.catalog.events import has_event, record_event
 from lensforge.catalog.migrations import LATEST
 from lensforge.catalog.registry import load_builtin
-from lensforge.catalog.sqlutil import fetch_one
 from lensforge.workspace import Workspace
 
 
@@ -18,8 +17,7 @@ def is_initialised(ws: Workspace) -> bool:
     if not ws.catalog_path.exists():
         return False
     with connect(ws, read_only=True) as con:
-        row = fetch_one(con, "SELECT count(*) FROM events WHERE kind = 'workspace.init'")
-        return bool(row and row[0])
+        return has_event(con, "workspace.init")
 
 
 def init_workspace(ws: Workspace, *, actor: str, collections: tuple[str, ...] = ("llamalens",)) -> dict[str, Any]:

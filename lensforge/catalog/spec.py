@@ -12,12 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lensforge.catalog.constants import Split, TaskType
 from lensforge.catalog.languages import ISO_639_1
 
-TaskType = Literal["classification", "multilabel", "pair_classification", "generation"]
-TASK_TYPES: tuple[str, ...] = ("classification", "multilabel", "pair_classification", "generation")
 Status = Literal["candidate", "selected", "excluded"]
-Split = Literal["train", "dev", "test"]
 FileFormat = Literal["csv", "tsv", "jsonl", "json", "parquet", "xlsx"]
 Collection = Literal["llamalens", "demo", "user"]
 

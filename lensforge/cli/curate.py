@@ -209,7 +209,8 @@ SearchOpt = Annotated[
 
 
 def _filter(names: list[str], labels: list[str] | None, splits: list[str] | None, search: str) -> Any:
-    from lensforge.curate.samples import SPLITS, SampleFilter
+    from lensforge.catalog.constants import SPLITS
+    from lensforge.curate.samples import SampleFilter
 
     bad = [s for s in splits or [] if s not in SPLITS]
     if bad:
@@ -276,27 +277,21 @@ def _decide(
     as_json: bool,
 ) -> None:
     """One row action on named rows, or (with `match`: labels, splits, search words) on every row it matches."""
-    from lensforge.curate.decisions import preview_row_decisions, record_row_decisions
-    from lensforge.curate.samples import matching_sample_ids, sample_sources
+    from lensforge.curate.decisions import decide_rows
 
-    ws = _ws()
     match_label, match_split, match_search = match
     bulk = bool(match_label or match_split or match_search)
-    if bulk and ids:
-        raise LensforgeError("give sample ids or --match-* filters, not both")
-    if bulk:
-        from lensforge.catalog.datasets import resolve
-        from lensforge.catalog.db import connect
-
-        with connect(ws, read_only=True) as con:
-            did = resolve(con, ref)
-        ids = matching_sample_ids(sample_sources(ws), _filter([did], match_label, match_split, match_search))
-        if not ids:
-            raise LensforgeError(f"no row of {did} matches the filter")
-    if preview:
-        res = preview_row_decisions(ws, ref, ids or [], action=action, label=label)
-    else:
-        res = record_row_decisions(ws, ref, ids or [], action=action, label=label, reason=reason or "", actor=_actor())
+    res = decide_rows(
+        _ws(),
+        ref,
+        ids or [],
+        action=action,
+        label=label,
+        reason=reason or "",
+        actor=_actor(),
+        preview=preview,
+        match=_filter([], match_label, match_split, match_search) if bulk else None,
+    )
     if as_json:
         _print_json(res)
         return

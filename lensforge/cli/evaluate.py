@@ -20,35 +20,10 @@ from lensforge.cli.common import (
     app,
     console,
 )
-from lensforge.errors import LensforgeError
 from lensforge.progress import progress_bar
-from lensforge.workspace import Workspace
 
 evals_app = typer.Typer(help="Evaluations: list, show, compare.", no_args_is_help=True)
 app.add_typer(evals_app, name="evals")
-
-
-def _resolve_eval_model(
-    ws: Workspace, model: str | None, adapter: str | None, snapshot: str
-) -> tuple[str, str | None, str | None]:
-    """(model path or name, adapter path, run id) from what the user typed."""
-    from lensforge.finetune.api import get_run, resolve_base
-    from lensforge.release.snapshot import snapshot_dir
-
-    run_id, base_path = None, None
-    if adapter and not Path(adapter).exists():
-        run = get_run(ws, adapter)  # a run id: its adapter, and its base unless --model says otherwise
-        run_id = run["run_id"]
-        adapter = str(ws.root / run["adapter_path"]) if run.get("adapter_path") else None
-        if adapter is None:
-            raise LensforgeError(f"run {run_id} has no adapter (status {run['status']})")
-        model = model or run["base_model"]
-        base_path = run["config"].get("base_path") if model == run["base_model"] else None
-    if not model:
-        raise LensforgeError("give --model (a base model, or tiny) or --adapter RUN")
-    if model == "tiny":  # the run's own tiny model, else the one built from this snapshot
-        return base_path or resolve_base(ws, "tiny", snapshot_dir(ws, snapshot)), adapter, run_id
-    return model, adapter, run_id
 
 
 @app.command()
@@ -79,22 +54,14 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Zero-shot evaluation on each dataset's test split with its first instruction."""
-    from lensforge.evaluate.api import evaluate as run_eval
+    from lensforge.evaluate.api import evaluate_named
 
-    ws = _ws()
-    if backend == "transformers":
-        model, adapter, run_id = _resolve_eval_model(ws, model, adapter, snapshot)
-    else:
-        run_id = None
-        if not model:
-            raise LensforgeError("give --model (the name the server serves)")
     with progress_bar(None if as_json else console, unit="rows") as bars:
-        res = run_eval(
-            ws,
-            model=model,
+        res = evaluate_named(
+            _ws(),
             snapshot_id=snapshot,
+            model=model,
             adapter=adapter,
-            run_id=run_id,
             datasets=datasets,
             backend=backend,
             base_url=base_url,

@@ -14,6 +14,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 from typer.core import TyperGroup
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.cli.common import JsonOpt, _actor, _print_frame, _print_json, _ws, app, console
 from lensforge.progress import progress_bar
 
@@ -141,7 +142,7 @@ def _accounting_table(outcomes: list[dict[str, Any]]) -> Table:
             o["version_id"],
             o["status"],
             str(o["records_read"]),
-            *(str(o["kept"][s]) for s in ("train", "dev", "test")),
+            *(str(o["kept"][s]) for s in SPLITS),
             ", ".join(f"{k} {v}" for k, v in o["dropped"].items()) or "-",
             "yes" if o["valid"] else "[red]NO: " + "; ".join(o["failed_expectations"]) + "[/red]",
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -18,6 +18,7 @@ from lensforge.cli.common import (
     console,
 )
 from lensforge.errors import LensforgeError
+from lensforge.progress import progress_bar
 
 instruct_app = typer.Typer(
     help="Instruction factory: generate, review, edit, disable; the cost ledger.", no_args_is_help=True
@@ -57,24 +58,52 @@ def instruct_generate(
         if not sep or not value:
             raise LensforgeError(f"--model expects PROVIDER=MODEL, got {item!r}")
         models[name] = value
-    result = generate_many(
-        _ws(),
-        names or [],
-        all_=all_,
-        n=n,
-        provider_names=provider,
-        models=models,
-        languages=languages,
-        batch=batch,
-        concurrency=concurrency,
-        actor=_actor(),
-        console=None if as_json else console,
-        replace_stale=replace_stale,
-    )
+    progress = progress_bar(None if as_json else console)
+    with progress:
+        bar = progress.add_task("instructions", total=None)
+
+        def advance(done: int, total: int, did: str | None) -> None:
+            progress.update(bar, completed=done, total=total, description=f"instructions: {did or 'done'}")
+
+        result = generate_many(
+            _ws(),
+            names or [],
+            all_=all_,
+            n=n,
+            provider_names=provider,
+            models=models,
+            languages=languages,
+            batch=batch,
+            concurrency=concurrency,
+            actor=_actor(),
+            replace_stale=replace_stale,
+            on_progress=advance,
+            on_note=None if as_json else console.print,
+        )
     if as_json:
         _print_json(result)
-    elif result["disabled_stale"]:
+        return
+    _print_generated(result)
+    if result["disabled_stale"]:
         console.print(f"disabled {len(result['disabled_stale'])} instruction(s) written for an outdated label space")
+
+
+def _print_generated(result: dict[str, Any]) -> None:
+    """One line per dataset and language: accepted, rejected, requests sent and answers from the cache."""
+    providers = ", ".join(f"{p['name']}:{p['model']}" for p in result["providers"])
+    rows = [
+        {
+            "dataset": o["dataset_id"],
+            "lang": o["language"],
+            "status": o["status"],
+            "accepted": o["accepted"],
+            "rejected": o["rejected"],
+            "sent": o["requests_sent"],
+            "cached": o["cache_hits"],
+        }
+        for o in result["outcomes"]
+    ]
+    _print_frame(pl.DataFrame(rows), title=f"instructions ({providers})")
 
 
 @instruct_app.command("list")

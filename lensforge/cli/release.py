@@ -56,7 +56,7 @@ def snapshot_build(
 ) -> None:
     """Build an immutable snapshot (Parquet per split, dataset card, Croissant, licences, manifest)."""
     from lensforge.progress import progress_bar, step_callback
-    from lensforge.release.snapshot import build_snapshot
+    from lensforge.release.snapshot import BUILD_STATUS_TEXT, build_snapshot
 
     bars = progress_bar(None if as_json else console)
     with bars:
@@ -76,8 +76,7 @@ def snapshot_build(
     if as_json:
         _print_json(res)
         return
-    verbs = {"new": "built", "repaired": "rebuilt (its files had changed)", "unchanged": "already built (unchanged)"}
-    verb = verbs[res["status"]]
+    verb = BUILD_STATUS_TEXT[res["status"]]
     console.print(f"snapshot {res['snapshot_id']} {verb}: {res['rows']} at {res['path']}")
     removed = res.get("cross_leak_removed") or {}
     if any(removed.values()):
@@ -106,7 +105,7 @@ def snapshot_verify(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id
 @snapshot_app.command("list")
 def snapshot_list(as_json: JsonOpt = False) -> None:
     """Snapshots, newest first, with where they were published."""
-    from lensforge.release.snapshot import list_snapshots
+    from lensforge.release.store import list_snapshots
 
     df = list_snapshots(_ws()).with_columns(pl.col("created_at").cast(pl.String))
     _print_json(df.to_dicts()) if as_json else _print_frame(df, title="snapshots")
@@ -115,7 +114,7 @@ def snapshot_list(as_json: JsonOpt = False) -> None:
 @snapshot_app.command("show")
 def snapshot_show(snapshot_id: Annotated[str, typer.Argument(help="Snapshot id.")], as_json: JsonOpt = False) -> None:
     """A snapshot's manifest and publications."""
-    from lensforge.release.snapshot import get_snapshot
+    from lensforge.release.store import get_snapshot
 
     info = get_snapshot(_ws(), snapshot_id)
     if as_json:

@@ -52,7 +52,6 @@ def pipeline(
         actor=_actor(),
         providers=provider,
         log=err_console.print if as_json else console.print,
-        console=None if as_json else console,
     )
     if as_json:
         _print_json(result)

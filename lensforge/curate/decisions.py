@@ -22,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import polars as pl
 
+from lensforge.catalog.datasets import resolve
 from lensforge.catalog.db import connect, query_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.spec import DatasetEntry
@@ -35,6 +36,9 @@ from lensforge.curate.mappings import allowed_labels, current_of
 from lensforge.errors import LensforgeError
 from lensforge.ingest.versions import load_rows
 from lensforge.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lensforge.curate.samples import SampleFilter
 
 Action = Literal["relabel", "exclude", "dismiss"]
 ACTIONS: tuple[str, ...] = ("relabel", "exclude", "dismiss")
@@ -183,6 +187,37 @@ def _prepare(
         "unchanged": same.height,
         "replaces": dict(zip(replaced["action"].to_list(), replaced["count"].to_list(), strict=True)),
     }
+
+
+def decide_rows(
+    ws: Workspace,
+    ref: str,
+    sample_ids: Sequence[str] = (),
+    *,
+    action: Action,
+    label: str | None = None,
+    reason: str = "",
+    actor: str,
+    preview: bool = False,
+    match: SampleFilter | None = None,
+) -> dict[str, Any]:
+    """One row action on named rows, or (with `match`) on every row of the dataset's current version the filter
+    matches; with `preview`, only what it would touch (`preview_row_decisions`), else recorded
+    (`record_row_decisions`). The filter's own datasets are ignored: the rows are the named dataset's.
+    """
+    if match is not None and sample_ids:
+        raise LensforgeError("give sample ids or --match-* filters, not both")
+    if match is not None:
+        from lensforge.curate.samples import matching_sample_ids, sample_sources
+
+        with connect(ws, read_only=True) as con:
+            did = resolve(con, ref)
+        sample_ids = matching_sample_ids(sample_sources(ws), replace(match, datasets=(did,)))
+        if not sample_ids:
+            raise LensforgeError(f"no row of {did} matches the filter")
+    if preview:
+        return preview_row_decisions(ws, ref, sample_ids, action=action, label=label)
+    return record_row_decisions(ws, ref, sample_ids, action=action, label=label, reason=reason, actor=actor)
 
 
 def record_row_decisions(

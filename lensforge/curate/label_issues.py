@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from lensforge.catalog.constants import LABELLED_TASK_TYPES
 from lensforge.catalog.db import connect, query_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.curate.classical import ClassicalParams, decode, out_of_fold_probabilities, prepare_texts
@@ -42,7 +43,6 @@ from lensforge.workspace import Workspace, atomic_path
 # precision at k=flips 0.46 vs 0.42 on HASOC2019, 0.24 vs 0.17 on CT25-en, 0.66 vs 0.56 on Davidson).
 LABEL_ISSUE_PARAMS = ClassicalParams(C=1.0, class_weight=None)
 SOURCE = "label-issues"  # the row decisions' `source` for answers given in the label-issue review
-TASK_TYPES = ("classification", "pair_classification", "multilabel")
 DISPLAY_SEPARATOR = LABEL_SEPARATOR + " "  # a label set as people read it; decisions accept it as typed
 SUGGESTION_SCHEMA = {
     "rank": pl.Int64,
@@ -125,10 +125,10 @@ def _rows_to_check(ws: Workspace, ref: str) -> tuple[str, dict[str, Any], str, p
     """The train and dev rows with the labels a snapshot would give them (`canonical`)."""
     with connect(ws, read_only=True) as con:
         did, version, entry = current_of(con, ref)
-    if entry.task_type not in TASK_TYPES:
+    if entry.task_type not in LABELLED_TASK_TYPES:
         raise LensforgeError(
             f"{did} is a {entry.task_type} task: only labelled rows can carry a wrong label",
-            hint=f"label issues are found for {', '.join(TASK_TYPES)} datasets",
+            hint=f"label issues are found for {', '.join(LABELLED_TASK_TYPES)} datasets",
         )
     info = review(ws, did)  # the mapping as it stands, proposals included (nothing is recorded by looking)
     mapping = {m["raw_label"]: (None if m["status"] == "rejected" else m["canonical"]) for m in info["mappings"]}

@@ -15,13 +15,14 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import entry_from_catalog, resolve
 from lensforge.catalog.db import connect, query_frame, transaction
-from lensforge.catalog.events import record_event
+from lensforge.catalog.events import list_events, record_event
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.curate.labels import native_table, propose, task_group
 from lensforge.errors import LensforgeError
-from lensforge.ingest.versions import load_rows
+from lensforge.ingest.versions import current_version_row, current_versions_frame, load_rows, version_dates
 from lensforge.workspace import Workspace
 
 STATUSES = ("proposed", "approved", "rejected")
@@ -30,10 +31,9 @@ STATUSES = ("proposed", "approved", "rejected")
 def current_of(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, dict[str, Any], DatasetEntry]:
     """The dataset id, its current ingested version and its registry entry; an error if never ingested."""
     did = resolve(con, ref)
-    df = query_frame(con, "SELECT * FROM ingested_versions WHERE dataset_id = ? AND is_current", [did])
-    if df.height == 0:
+    version = current_version_row(con, did)
+    if version is None:
         raise LensforgeError(f"{did} has not been ingested yet", hint=f"run `lensforge ingest {ref}`")
-    version = df.to_dicts()[0]
     return did, version, entry_from_catalog(con, did)
 
 
@@ -61,6 +61,29 @@ def _task_labels(con: duckdb.DuckDBPyConnection, entry: DatasetEntry) -> set[str
     """The task's canonical set plus the names curators added to it."""
     group = task_group(entry.task)
     return set(group.labels if group else ()) | set(_additions(con, _group_key(entry.task)))
+
+
+def review_status(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Per current version: its validity and task type, and how many source labels have a mapping row and how
+    many of those are proposed, approved or rejected (`mapped` 0: never opened for review), with the proposed
+    labels in `pending_labels`. What the review queue and the app's Labels page read."""
+    versions = current_versions_frame(con).select(
+        "dataset_id", "version_id", "valid", "failed_expectations", "task_type"
+    )
+    counts = query_frame(
+        con,
+        "SELECT version_id, count(raw_label) AS mapped, "
+        "count(raw_label) FILTER (WHERE status = 'proposed') AS proposed, "
+        "count(raw_label) FILTER (WHERE status = 'approved') AS approved, "
+        "count(raw_label) FILTER (WHERE status = 'rejected') AS rejected, "
+        "list(raw_label ORDER BY raw_label) FILTER (WHERE status = 'proposed') AS pending_labels "
+        "FROM label_mappings WHERE list_contains(?, version_id) GROUP BY version_id",
+        [versions["version_id"].to_list()],
+    )
+    numbers = ["mapped", *STATUSES]
+    return versions.join(counts, on="version_id", how="left", maintain_order="left").with_columns(
+        pl.col(numbers).fill_null(0)
+    )
 
 
 def allowed_labels(ws: Workspace, ref: str) -> list[str]:
@@ -91,15 +114,15 @@ def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto") -> str:
                 "SELECT raw_label FROM label_mappings WHERE version_id = ?", [version["version_id"]]
             ).fetchall()
         }
-        previous = {
-            r[0]: r[1:]
-            for r in con.execute(
-                "SELECT m.raw_label, m.canonical, m.status, m.author, m.reason, m.version_id FROM label_mappings m "
-                "JOIN ingested_versions v ON v.version_id = m.version_id "
-                "WHERE m.dataset_id = ? AND m.version_id <> ? AND m.status <> 'proposed' ORDER BY v.created_at",
-                [did, version["version_id"]],
-            ).fetchall()
-        }
+        earlier = query_frame(
+            con,
+            "SELECT raw_label, canonical, status, author, reason, version_id FROM label_mappings "
+            "WHERE dataset_id = ? AND version_id <> ? AND status <> 'proposed'",
+            [did, version["version_id"]],
+        )
+        # Decisions on later versions win: walk the versions in the order they were ingested.
+        dated = earlier.join(version_dates(con, did), on="version_id", how="inner").sort("created_at")
+        previous = {r[0]: r[1:] for r in dated.drop("created_at").iter_rows()}
         additions = _additions(con, _group_key(entry.task))
     if entry.task_type == "generation":
         return version["version_id"]
@@ -190,7 +213,7 @@ def impact(ws: Workspace, ref: str) -> dict[str, Any]:
         .fill_null(0)
         .join(rows.select("raw_label", "canonical", "status"), on="raw_label", how="left")
     )
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         if split not in per_label.columns:
             per_label = per_label.with_columns(pl.lit(0, dtype=pl.UInt32).alias(split))
     per_label = per_label.with_columns((pl.col("train") + pl.col("dev") + pl.col("test")).alias("rows")).sort(
@@ -485,12 +508,7 @@ def audit_log(ws: Workspace, ref: str, limit: int = 100) -> pl.DataFrame:
     """Every curation event of a dataset (label mappings and row decisions), newest first."""
     with connect(ws, read_only=True) as con:
         did = resolve(con, ref)
-        return query_frame(
-            con,
-            "SELECT event_id, ts, actor, kind, payload FROM events WHERE subject = ? "
-            "AND (kind LIKE 'labels.%' OR kind LIKE 'rows.%') ORDER BY event_id DESC LIMIT ?",
-            [did, limit],
-        )
+    return list_events(ws, subject=did, kind_prefixes=("labels.", "rows."), limit=limit).drop("subject")
 
 
 # ----------------------------------------------------------------------------- one vocabulary: the label chain
@@ -570,11 +588,7 @@ def label_vocabulary(ws: Workspace, dataset_ids: list[str] | None = None) -> dic
     no source or canonical name (opening it would write proposals; looking must not).
     """
     with connect(ws, read_only=True) as con:
-        versions = query_frame(
-            con,
-            "SELECT v.dataset_id, v.version_id, v.label_counts, d.task_type FROM ingested_versions v "
-            "JOIN datasets d USING (dataset_id) WHERE v.is_current ORDER BY v.dataset_id",
-        )
+        versions = current_versions_frame(con).select("dataset_id", "version_id", "label_counts", "task_type")
         if dataset_ids is not None:
             versions = versions.filter(pl.col("dataset_id").is_in(list(dataset_ids)))
         rows = query_frame(

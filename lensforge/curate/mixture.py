@@ -33,8 +33,9 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import entry_from_catalog, list_datasets, resolve
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.db import connect
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.curate.caps import DEFAULT_TRAIN_CAP, CapReport, cap_rows
 from lensforge.curate.decisions import (
@@ -44,9 +45,9 @@ from lensforge.curate.decisions import (
     restorable_rows,
     set_id_of,
 )
-from lensforge.curate.mappings import drop_unlabelled, effective_mapping, map_labels
+from lensforge.curate.mappings import EffectiveMapping, drop_unlabelled, effective_mapping, map_labels
 from lensforge.errors import LensforgeError
-from lensforge.ingest.versions import get_version, load_rows
+from lensforge.ingest.versions import current_version_id, get_version, has_version, load_rows
 from lensforge.workspace import Workspace, write_text_atomic
 
 
@@ -220,25 +221,18 @@ def resolve_plan(
             if plan.languages and entry.language not in plan.languages:
                 continue
             if choice.version:
-                versions = query_frame(
-                    con,
-                    "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND version_id = ?",
-                    [did, choice.version],
-                )
-                if versions.height == 0:
+                if not has_version(con, did, choice.version):
                     raise LensforgeError(f"{did} has no ingested version {choice.version!r}")
                 version_id = choice.version
             else:
-                current = query_frame(
-                    con, "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND is_current", [did]
-                )
-                if current.height == 0:
+                current = current_version_id(con, did)
+                if current is None:
                     if not explicit:
                         continue  # matched by [select] but never ingested: not part of the mixture
                     raise LensforgeError(
                         f"{did} has not been ingested yet", hint=f"run `lensforge ingest {choice.ref}`"
                     )
-                version_id = current["version_id"][0]
+                version_id = current
             out.append((did, entry, version_id, choice))
     planned, excluded = [], []
     for did, entry, version_id, choice in out:
@@ -303,17 +297,49 @@ def _cap(specific: int | None, default: int) -> int | None:
     return value or None
 
 
-def curate_dataset(
-    ws: Workspace, planned: PlannedDataset, *, seed: int, allow_proposed: bool, actor: str, used_by: str, record: bool
-) -> CuratedDataset:
-    """Canonical labels through the mapping gate, the row-level decisions, then the caps (train; dev/test only
-    when set). Decisions come before caps so an excluded row frees its place for another."""
+@dataclass
+class CurationInputs:
+    """What the catalog holds for curating one dataset: its label mapping (through the gate) and row decisions.
+
+    Read apart from the rows so a build can read every dataset's inputs through one catalog connection
+    (`catalog.db.reading`) before the long Parquet reads, and fail on an unreviewed mapping before any of them.
+    """
+
+    mapping: EffectiveMapping
+    decisions: pl.DataFrame
+
+
+def curation_inputs(
+    ws: Workspace, planned: PlannedDataset, *, allow_proposed: bool, actor: str, used_by: str, record: bool
+) -> CurationInputs:
+    """The mapping through the gate (`record`: proposals used are put on record) and the row decisions."""
     if record:
         eff = effective_mapping(ws, planned.dataset_id, allow_proposed=allow_proposed, actor=actor, used_by=used_by)
     else:
         eff = _preview_mapping(ws, planned.dataset_id)
+    return CurationInputs(eff, decisions_for(ws, planned.dataset_id))
+
+
+def curate_dataset(
+    ws: Workspace,
+    planned: PlannedDataset,
+    *,
+    seed: int,
+    allow_proposed: bool,
+    actor: str,
+    used_by: str,
+    record: bool,
+    inputs: CurationInputs | None = None,
+) -> CuratedDataset:
+    """Canonical labels through the mapping gate, the row-level decisions, then the caps (train; dev/test only
+    when set). Decisions come before caps so an excluded row frees its place for another. `inputs` read earlier
+    (`curation_inputs`) are used as given."""
+    if inputs is None:
+        inputs = curation_inputs(
+            ws, planned, allow_proposed=allow_proposed, actor=actor, used_by=used_by, record=record
+        )
+    eff, decisions = inputs.mapping, inputs.decisions
     task_type = planned.entry.task_type
-    decisions = decisions_for(ws, planned.dataset_id)
     rows = load_rows(ws, planned.version, columns=CURATED_COLUMNS)
     restored = restorable_rows(ws, planned.version, decisions, CURATED_COLUMNS)
     if restored.height:
@@ -321,9 +347,9 @@ def curate_dataset(
     applied = count_applied(rows, decisions, restored=restored.height, set_id=set_id_of(decisions))
     decided = apply_row_decisions(map_labels(rows, planned.entry, eff.mapping), decisions, task_type=task_type)
     mapped, rejected = drop_unlabelled(decided, task_type)
-    before = {s: int(mapped.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+    before = {s: int(mapped.filter(pl.col("split") == s).height) for s in SPLITS}
     parts, reports = [], {}
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         part = mapped.filter(pl.col("split") == split)
         capped, report = cap_rows(part, planned.caps[split], task_type=planned.entry.task_type, seed=seed)
         parts.append(capped)
@@ -342,9 +368,9 @@ def curate_dataset(
     )
 
 
-def _preview_mapping(ws: Workspace, ref: str) -> Any:
+def _preview_mapping(ws: Workspace, ref: str) -> EffectiveMapping:
     """The mapping as it stands (proposals included), without the gate and without an event."""
-    from lensforge.curate.mappings import EffectiveMapping, mapping_version_id, review
+    from lensforge.curate.mappings import mapping_version_id, review
 
     info = review(ws, ref)
     mapping = {m["raw_label"]: (None if m["status"] == "rejected" else m["canonical"]) for m in info["mappings"]}
@@ -369,7 +395,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
         cur = curate_dataset(
             ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
         )
-        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in ("train", "dev", "test")}
+        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in SPLITS}
         datasets.append(
             {
                 "dataset_id": planned.dataset_id,
@@ -395,8 +421,8 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
                 "dataset_id": d["dataset_id"],
                 "language": d["language"],
                 "task": d["task"],
-                **{f"{s}": d["after"][s] for s in ("train", "dev", "test")},
-                **{f"{s}_removed": d["removed_by_caps"][s] for s in ("train", "dev", "test")},
+                **{f"{s}": d["after"][s] for s in SPLITS},
+                **{f"{s}_removed": d["removed_by_caps"][s] for s in SPLITS},
             }
             for d in datasets
         ]
@@ -411,7 +437,7 @@ def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
         "datasets": datasets,
         "by_language": by("language"),
         "by_task": by("task"),
-        "totals": {s: int(frame[s].sum()) for s in ("train", "dev", "test")},
-        "removed_by_caps": {s: int(frame[f"{s}_removed"].sum()) for s in ("train", "dev", "test")},
+        "totals": {s: int(frame[s].sum()) for s in SPLITS},
+        "removed_by_caps": {s: int(frame[f"{s}_removed"].sum()) for s in SPLITS},
         "pending_labels": sum(len(d["pending_labels"]) for d in datasets),
     }

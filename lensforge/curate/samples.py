@@ -25,12 +25,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.constants import SPLITS
+from lensforge.catalog.db import connect
 from lensforge.curate.mappings import LabelVocabulary, label_vocabulary
 from lensforge.errors import LensforgeError
+from lensforge.ingest.versions import current_versions_frame
 from lensforge.workspace import Workspace
 
-SPLITS = ("train", "dev", "test")
 # What a sample row shows. `label` is the decoded label rendered as text (multi-label lists joined) in every
 # file, `label_raw` the source value, `canonical` what the current mapping makes of it.
 SAMPLE_COLUMNS = (
@@ -50,11 +51,22 @@ SAMPLE_COLUMNS = (
 def current_versions(ws: Workspace) -> pl.DataFrame:
     """The current ingested version of every dataset, with the dataset's language and task."""
     with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT v.dataset_id, v.version_id, v.path, d.language, d.task, d.task_type, v.valid, v.records_read, "
-            "v.kept_train, v.kept_dev, v.kept_test, v.quarantined, v.dropped_by_reason, v.label_counts, v.created_at "
-            "FROM ingested_versions v JOIN datasets d USING (dataset_id) WHERE v.is_current ORDER BY v.dataset_id",
+        return current_versions_frame(con).select(
+            "dataset_id",
+            "version_id",
+            "path",
+            "language",
+            "task",
+            "task_type",
+            "valid",
+            "records_read",
+            "kept_train",
+            "kept_dev",
+            "kept_test",
+            "quarantined",
+            "dropped_by_reason",
+            "label_counts",
+            "created_at",
         )
 
 

@@ -16,18 +16,17 @@ from typing import Any
 
 import polars as pl
 
+from lensforge.catalog.constants import LABELLED_TASK_TYPES
 from lensforge.curate.classical import ClassicalModel, ClassicalParams, prepare_texts
 from lensforge.errors import LensforgeError
 from lensforge.evaluate.backends import LABEL_TOKENS, Prompt, without_answer
 from lensforge.evaluate.extract import join_labels, split_labels
-from lensforge.evaluate.metrics import CLASSIFICATION_TYPES
 from lensforge.evaluate.runner import evaluate, plan_datasets
-from lensforge.release.snapshot import snapshot_dir
+from lensforge.release.store import snapshot_dir
 from lensforge.workspace import Workspace
 
 BACKEND = "classical"
 MODEL = "classical:tfidf-logreg"
-TASK_TYPES = (*CLASSIFICATION_TYPES, "multilabel")
 
 
 def is_classical(eval_row: dict[str, Any]) -> bool:
@@ -87,7 +86,7 @@ def train_backend(
     skipped: dict[str, str] = {}
     for plan in plans:
         did, task_type = plan["dataset_id"], plan["task_type"]
-        if task_type not in TASK_TYPES:
+        if task_type not in LABELLED_TASK_TYPES:
             skipped[did] = f"{task_type}: the classical baseline answers labelled tasks only"
             continue
         rows = train.filter(pl.col("dataset") == did).drop_nulls("output")

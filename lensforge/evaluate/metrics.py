@@ -37,13 +37,13 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from lensforge.catalog.constants import LABELLED_TASK_TYPES
 from lensforge.evaluate.extract import split_labels
 
 UNPARSEABLE = "\x00unparseable"
 UNPARSEABLE_COLUMN = "(unparseable)"  # its column in a confusion matrix
 CLASS_F1 = "f1:"  # prefix of a per-class F1 score: f1:<label>
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
-CLASSIFICATION_TYPES = ("classification", "pair_classification")
 
 # Names a catalog's sota_metric may be written as (compared lower case, letters and digits only).
 _METRIC_NAMES = {
@@ -269,7 +269,7 @@ def majority_scores(gold: Sequence[str], task_type: str, labels: Sequence[str]) 
 
     The floor a model has to beat, on whichever metric the dataset is judged on. Empty for summaries.
     """
-    if not gold or task_type not in (*CLASSIFICATION_TYPES, "multilabel"):
+    if not gold or task_type not in LABELLED_TASK_TYPES:
         return {}
     if task_type == "multilabel":
         sets = [tuple(sorted(split_labels(g))) for g in gold]

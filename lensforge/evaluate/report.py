@@ -26,12 +26,17 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.constants import LABELLED_TASK_TYPES
+from lensforge.catalog.datasets import dataset_frame
+from lensforge.catalog.db import connect
+from lensforge.curate.mappings import label_vocabulary, mapping_chain
 from lensforge.errors import LensforgeError
 from lensforge.evaluate import metrics
 from lensforge.evaluate.baseline import is_classical
 from lensforge.evaluate.extract import split_labels
-from lensforge.evaluate.runner import get_eval, list_evals
+from lensforge.evaluate.store import get_eval, list_evals
+from lensforge.finetune.runs import loss_curve, run_record
+from lensforge.release.store import get_snapshot
 from lensforge.workspace import Workspace, write_text_atomic
 
 VEGA_CDN = (
@@ -181,13 +186,9 @@ def _catalog_sota(ws: Workspace, dataset_ids: list[str]) -> dict[str, dict[str, 
     """The catalog's current SOTA reference per dataset (one added after an evaluation still shows)."""
     if not dataset_ids:
         return {}
-    cols = ", ".join(f"sota_{f}" for f in SOTA_FIELDS)
     with connect(ws, read_only=True) as con:
-        rows = query_frame(
-            con,
-            f"SELECT dataset_id, {cols} FROM datasets WHERE list_contains(?, dataset_id) AND sota_value IS NOT NULL",
-            [dataset_ids],
-        )
+        rows = dataset_frame(con, tuple(f"sota_{f}" for f in SOTA_FIELDS), dataset_ids)
+    rows = rows.filter(pl.col("sota_value").is_not_null())
     return {r["dataset_id"]: {f: r[f"sota_{f}"] for f in SOTA_FIELDS} for r in rows.iter_rows(named=True)}
 
 
@@ -307,8 +308,35 @@ def score_table(ws: Workspace, evals: list[str], *, classical: str | None = "aut
     }
 
 
+CHAIN_COLUMN = "source → decoded → canonical"
+
+
+def label_chains(ws: Workspace, snapshot_id: str, dataset_id: str) -> dict[str, str]:
+    """Canonical label -> the label chain(s) that produce it in this snapshot (`source → decoded → canonical`,
+    several joined with "; " where source labels were merged).
+
+    The chain is the one the snapshot was built with (its recorded mapping version), so a score is read against
+    the labels the model was trained and tested on; a snapshot not in the catalog falls back to the dataset's
+    current chain.
+    """
+    try:
+        item = next(
+            d for d in get_snapshot(ws, snapshot_id)["manifest"]["inputs"]["datasets"] if d["dataset_id"] == dataset_id
+        )
+        links = mapping_chain(ws, dataset_id, item["version_id"], item["mapping_version_id"])
+    except (LensforgeError, StopIteration, KeyError):
+        vocab = label_vocabulary(ws, [dataset_id]).get(dataset_id)
+        links = list(vocab.links) if vocab else []
+    out: dict[str, list[str]] = {}
+    for link in links:
+        if link.canonical and link.status != "rejected":
+            out.setdefault(link.canonical, []).append(link.chain)
+    return {label: "; ".join(chains) for label, chains in out.items()}
+
+
 def class_breakdown(ws: Workspace, eval_id: str, dataset_id: str) -> dict[str, Any]:
-    """Per-class precision/recall/F1 and (single-label) the confusion matrix of one dataset in one evaluation.
+    """Per-class precision/recall/F1 (each label with its chain, `CHAIN_COLUMN`) and (single-label) the confusion
+    matrix of one dataset in one evaluation.
 
     Read from the saved predictions; unparseable answers count as wrong and fill a confusion-matrix
     column of their own. Summaries have neither (an empty table and no matrix).
@@ -323,18 +351,35 @@ def class_breakdown(ws: Workspace, eval_id: str, dataset_id: str) -> dict[str, A
     item = next((i for i in (ev.get("summary") or {}).get("datasets", []) if i["dataset_id"] == dataset_id), {})
     task_type = item.get("task_type") or (rows["task_type"][0] if rows.height else "classification")
     labels = item.get("labels") or []
-    if rows.height == 0 or task_type not in (*metrics.CLASSIFICATION_TYPES, "multilabel"):
-        return {"task_type": task_type, "per_class": metrics.per_class_scores([], [], []), "confusion": None}
+    if rows.height == 0 or task_type not in LABELLED_TASK_TYPES:
+        empty = metrics.per_class_scores([], [], []).with_columns(pl.lit(None, pl.String).alias(CHAIN_COLUMN))
+        return {"task_type": task_type, "per_class": empty, "confusion": None}
     gold, pred = rows["gold"].to_list(), rows["prediction"].to_list()
+    chains = label_chains(ws, ev["snapshot_id"], dataset_id)
+    confusion = None
     if task_type == "multilabel":
         sets = [None if p is None else split_labels(p) for p in pred]
         per_class = metrics.per_class_scores([split_labels(g) for g in gold], sets, labels, multilabel=True)
-        return {"task_type": task_type, "per_class": per_class, "confusion": None}
-    return {
-        "task_type": task_type,
-        "per_class": metrics.per_class_scores(gold, pred, labels),
-        "confusion": metrics.confusion_matrix(gold, pred, labels),
-    }
+    else:
+        per_class = metrics.per_class_scores(gold, pred, labels)
+        confusion = metrics.confusion_matrix(gold, pred, labels)
+    chain = pl.col("label").replace_strict(chains, default=None, return_dtype=pl.String).alias(CHAIN_COLUMN)
+    return {"task_type": task_type, "per_class": per_class.with_columns(chain), "confusion": confusion}
+
+
+def predictions_side_by_side(ws: Workspace, eval_a: dict[str, Any], eval_b: dict[str, Any]) -> pl.DataFrame:
+    """The predictions of two evaluations joined on sample id (a = base, b = fine-tuned, usually); empty when
+    either has no saved predictions."""
+    pa = ws.root / eval_a["path"] / "predictions.parquet"
+    pb = ws.root / eval_b["path"] / "predictions.parquet"
+    if not (pa.is_file() and pb.is_file()):
+        return pl.DataFrame()
+    cols = ["id", "dataset", "language", "input", "gold", "prediction", "raw_output", "parseable"]
+    a = pl.read_parquet(pa, columns=cols)
+    b = pl.read_parquet(pb, columns=["id", "dataset", "prediction", "raw_output", "parseable"])
+    return a.rename({c: f"{c}_a" for c in ("prediction", "raw_output", "parseable")}).join(
+        b.rename({c: f"{c}_b" for c in ("prediction", "raw_output", "parseable")}), on=["id", "dataset"], how="inner"
+    )
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -346,16 +391,9 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 def _loss(ws: Workspace, run_id: str | None) -> tuple[dict[str, Any] | None, pl.DataFrame]:
     if not run_id:
         return None, pl.DataFrame()
-    with connect(ws, read_only=True) as con:
-        run = query_frame(
-            con, "SELECT run_id, base_model, preset, status, final_loss, steps FROM runs WHERE run_id = ?", [run_id]
-        )
-        curve = query_frame(
-            con, "SELECT step, loss FROM run_metrics WHERE run_id = ? AND loss IS NOT NULL ORDER BY step", [run_id]
-        )
-    if run.height == 0:
-        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge runs list`")
-    return run.to_dicts()[0], curve
+    run = run_record(ws, run_id)
+    keep = ("run_id", "base_model", "preset", "status", "final_loss", "steps")
+    return {k: run[k] for k in keep}, loss_curve(ws, run_id)
 
 
 def _charts(table: list[dict[str, Any]], columns: list[str], curve: pl.DataFrame) -> dict[str, alt.TopLevelMixin]:
@@ -577,9 +615,11 @@ def write_report(
     md += ["## Scores per dataset", "", *_md_table(main_header, main_rows), ""]
     md += ["## Unparseable answers (percent of test rows)", "", *_md_table(up_header, up_rows), ""]
     md += ["## Per language", "", *_md_table(lang_header, lang_rows), ""]
-    class_md, class_html = _class_sections(ws, table, col_evs[-1], columns[-1])
-    if class_md:
-        md += [f"## Per class ({columns[-1]})", "", *class_md]
+    # Per class and confusion matrices for every column (classical baseline and each model), in column order.
+    per_class = [(col, *_class_sections(ws, table, ev, col)) for col, ev in zip(columns, col_evs, strict=True)]
+    for col, class_md, _ in per_class:
+        if class_md:
+            md += [f"## Per class ({col})", "", *class_md]
     if "scores" in chart_files:
         md += ["## Charts", ""]
         for key, files in chart_files.items():
@@ -615,8 +655,9 @@ def write_report(
     body += ["<h2>Scores per dataset</h2>", _html_table(main_header, main_rows, main_classes)]
     body += ["<h2>Unparseable answers (percent of test rows)</h2>", _html_table(up_header, up_rows)]
     body += ["<h2>Per language</h2>", _html_table(lang_header, lang_rows)]
-    if class_html:
-        body += [f"<h2>Per class ({html.escape(columns[-1])})</h2>", *class_html]
+    for col, _, class_html in per_class:
+        if class_html:
+            body += [f"<h2>Per class ({html.escape(col)})</h2>", *class_html]
     if charts:
         body += ["<h2>Charts</h2>", *(chart_html(k) for k in charts)]
     if run is not None:

@@ -21,9 +21,10 @@ from typing import Any
 
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.constants import SPLITS, TASK_TYPES
+from lensforge.catalog.datasets import dataset_frame, native_labels
+from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.events import record_event
-from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
 from lensforge.evaluate import metrics
 from lensforge.evaluate.backends import (
@@ -38,14 +39,16 @@ from lensforge.evaluate.backends import (
     without_answer,
 )
 from lensforge.evaluate.extract import extract_label, join_labels, label_alternatives, split_labels, strip_prefix
+from lensforge.evaluate.store import fail_eval, finish_eval, insert_eval
 from lensforge.finetune.chat import shipped_templates
-from lensforge.release.snapshot import dataset_facts, get_snapshot
+from lensforge.finetune.runs import run_record
+from lensforge.release.snapshot import dataset_facts
+from lensforge.release.store import get_snapshot, snapshot_dir
 from lensforge.workspace import Workspace, atomic_path, write_text_atomic
 
 BACKENDS = ("transformers", "openai-compatible")
 GENERATE_CHUNK = 64  # rows per backend call: the progress bar moves after each
 Progress = Callable[[dict[str, Any]], None]
-TASK_TYPES = ("classification", "pair_classification", "multilabel", "generation")
 _SENTENCE_END = re.compile(r"[.।](?=\s|$)")
 
 PREDICTION_SCHEMA = {
@@ -101,7 +104,7 @@ def _snapshot_frames(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     test = pl.read_parquet(test_path)
     parts = [
         pl.read_parquet(data / f"{s}.parquet", columns=["dataset", "output"])
-        for s in ("train", "dev", "test")
+        for s in SPLITS
         if (data / f"{s}.parquet").is_file()
     ]
     return test, pl.concat(parts)
@@ -131,33 +134,10 @@ def _catalog_info(ws: Workspace, ids: list[str]) -> tuple[dict[str, dict[str, An
     """Catalog rows and registry native names of the datasets (absent datasets are simply missing)."""
     if not ids:
         return {}, {}
-    marks = ", ".join("?" for _ in ids)
     with connect(ws, read_only=True) as con:
-        rows = query_frame(
-            con,
-            "SELECT dataset_id, task, task_type, sota_metric, sota_value, sota_citation FROM datasets "
-            f"WHERE dataset_id IN ({marks})",
-            ids,
-        ).to_dicts()
-        natives = con.execute(
-            f"SELECT dataset_id, label, native FROM label_spaces WHERE dataset_id IN ({marks}) AND native IS NOT NULL",
-            ids,
-        ).fetchall()
-    info = {r["dataset_id"]: r for r in rows}
-    registry: dict[str, dict[str, dict]] = {}
-    for did, label, native in natives:
-        registry.setdefault(did, {})[label] = json.loads(native)
-    return info, registry
-
-
-def _run_row(ws: Workspace, run_id: str) -> dict[str, Any]:
-    with connect(ws, read_only=True) as con:
-        df = query_frame(
-            con, "SELECT run_id, chat_format, adapter_path, base_model FROM runs WHERE run_id = ?", [run_id]
-        )
-    if df.height == 0:
-        raise LensforgeError(f"no run {run_id!r}", hint="see `lensforge runs list`")
-    return df.to_dicts()[0]
+        rows = dataset_frame(con, ("task", "task_type", "sota_metric", "sota_value", "sota_citation"), ids)
+        registry = native_labels(con, ids)
+    return {r["dataset_id"]: r for r in rows.to_dicts()}, registry
 
 
 def _recorded_template(run: dict[str, Any] | None) -> str | None:
@@ -408,10 +388,10 @@ def evaluate(
     if limit_per_dataset is not None and limit_per_dataset < 1:
         raise LensforgeError("limit per dataset must be at least 1")
     snap = get_snapshot(ws, snapshot_id)
-    root = ws.root / snap["path"]
+    root = snapshot_dir(ws, snap)
     if not root.is_dir():
         raise LensforgeError(f"snapshot {snapshot_id} is catalogued but its folder {root} is missing")
-    run = _run_row(ws, run_id) if run_id else None
+    run = run_record(ws, run_id) if run_id else None
     if run and not adapter and run.get("adapter_path"):
         adapter = str(ws.root / run["adapter_path"])
     fallback = _recorded_template(run)
@@ -437,10 +417,20 @@ def evaluate(
         },
     }
     with transaction(ws) as con:
-        con.execute(
-            "INSERT INTO evals (eval_id, status, actor, model, adapter, run_id, snapshot_id, backend, base_url, "
-            "params, path) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [eval_id, actor, model, adapter, run_id, snapshot_id, kind, base_url, json.dumps(params), rel_path],
+        insert_eval(
+            con,
+            {
+                "eval_id": eval_id,
+                "actor": actor,
+                "model": model,
+                "adapter": adapter,
+                "run_id": run_id,
+                "snapshot_id": snapshot_id,
+                "backend": kind,
+                "base_url": base_url,
+                "params": params,
+                "path": rel_path,
+            },
         )
     started = time.monotonic()
     try:
@@ -513,30 +503,7 @@ def _record_finished(ws: Workspace, summary: dict[str, Any], params: dict[str, A
     """Scores, the finished status and the event in one transaction: all of them or none."""
     eval_id = summary["eval_id"]
     with transaction(ws) as con:
-        for item in summary["datasets"]:
-            for metric, value in item["metrics"].items():
-                con.execute(
-                    "INSERT INTO scores (eval_id, dataset_id, language, task, metric, value, n, unparseable, "
-                    "sota_metric, sota_value, sota_citation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        eval_id,
-                        item["dataset_id"],
-                        item["language"],
-                        item["task"],
-                        metric,
-                        value,
-                        item["n"],
-                        item["unparseable"],
-                        item["sota_metric"],
-                        item["sota_value"],
-                        item["sota_citation"],
-                    ],
-                )
-        con.execute(
-            "UPDATE evals SET status = 'finished', finished_at = current_timestamp, wall_seconds = ?, params = ? "
-            "WHERE eval_id = ?",
-            [summary["wall_seconds"], json.dumps(params, default=str), eval_id],
-        )
+        finish_eval(con, eval_id, summary["datasets"], wall=summary["wall_seconds"], params=params)
         record_event(
             con,
             actor=actor,
@@ -557,11 +524,7 @@ def _mark_failed(ws: Workspace, eval_id: str, actor: str, exc: BaseException, wa
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     try:
         with transaction(ws) as con:
-            con.execute(
-                "UPDATE evals SET status = 'failed', finished_at = current_timestamp, wall_seconds = ?, error = ? "
-                "WHERE eval_id = ? AND status = 'running'",
-                [wall, f"{type(exc).__name__}: {message}"[:2000], eval_id],
-            )
+            fail_eval(con, eval_id, wall=wall, error=f"{type(exc).__name__}: {message}"[:2000])
             record_event(
                 con,
                 actor=actor,
@@ -573,35 +536,6 @@ def _mark_failed(ws: Workspace, eval_id: str, actor: str, exc: BaseException, wa
         pass
 
 
-def list_evals(ws: Workspace) -> pl.DataFrame:
-    """Evaluations, newest first, with how many datasets each scored."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT eval_id, created_at, finished_at, status, actor, model, adapter, run_id, snapshot_id, backend, "
-            "wall_seconds, error, (SELECT count(DISTINCT dataset_id) FROM scores s WHERE s.eval_id = e.eval_id) "
-            "AS datasets FROM evals e ORDER BY created_at DESC, eval_id DESC",
-        )
-
-
-def get_eval(ws: Workspace, eval_id: str) -> dict[str, Any]:
-    """One evaluation: its row, parameters, scores per dataset and metric, and the saved summary."""
-    with connect(ws, read_only=True) as con:
-        if fetch_one(con, "SELECT 1 FROM evals WHERE eval_id = ?", [eval_id]) is None:
-            raise LensforgeError(f"no evaluation {eval_id!r}", hint="see `lensforge evals list`")
-        row = query_frame(con, "SELECT * FROM evals WHERE eval_id = ?", [eval_id]).to_dicts()[0]
-        scores = query_frame(
-            con, "SELECT * FROM scores WHERE eval_id = ? ORDER BY dataset_id, metric", [eval_id]
-        ).to_dicts()
-    row["params"] = json.loads(row["params"]) if row.get("params") else {}
-    for key in ("created_at", "finished_at"):
-        row[key] = None if row.get(key) is None else str(row[key])
-    row["scores"] = scores
-    summary_path = ws.root / row["path"] / "summary.json"
-    row["summary"] = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
-    return row
-
-
 def plan_datasets(ws: Workspace, snapshot_id: str, datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The snapshot's datasets as an evaluation sees them (id, task type, label space, test rows).
 
@@ -609,5 +543,5 @@ def plan_datasets(ws: Workspace, snapshot_id: str, datasets: Sequence[str] | Non
     exactly the datasets, labels and rows `evaluate` will score.
     """
     snap = get_snapshot(ws, snapshot_id)
-    plans = _plan(ws, ws.root / snap["path"], snap["manifest"], datasets, None)
+    plans = _plan(ws, snapshot_dir(ws, snap), snap["manifest"], datasets, None)
     return [{"dataset_id": d.dataset_id, "task_type": d.task_type, "labels": d.labels, "rows": d.rows} for d in plans]

@@ -9,7 +9,6 @@ from the mask, packing (without attention across examples), collation.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,15 @@ from typing import Any
 
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.errors import LensforgeError
 from lensforge.finetune.chat import ChatTemplate, render
+from lensforge.hub import hub_offline
 from lensforge.release.schema import hub_split
 from lensforge.release.verify import require_intact
 from lensforge.workspace import Workspace, atomic_path
 
-SPLITS = ("train", "dev", "test")
 TINY_NAMES = ("tiny", "lensforge-tiny")
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -43,18 +42,11 @@ def is_hub_ref(snapshot: str) -> bool:
     return "/" in snapshot or "@" in snapshot
 
 
-def hub_offline() -> bool:
-    import huggingface_hub.constants as hc
-
-    env = any(os.environ.get(k, "").strip().lower() in _TRUE for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    return env or bool(hc.HF_HUB_OFFLINE)
-
-
 def resolve_snapshot(ws: Workspace, snapshot: str) -> SnapshotSource:
     """A local snapshot id, or `REPO@REVISION` fetched with `datasets` (refused at once when offline)."""
     if is_hub_ref(snapshot):
         return _hub_snapshot(ws, snapshot)
-    from lensforge.release.snapshot import get_snapshot
+    from lensforge.release.store import get_snapshot, snapshot_dir
 
     try:
         row = get_snapshot(ws, snapshot)
@@ -63,7 +55,7 @@ def resolve_snapshot(ws: Workspace, snapshot: str) -> SnapshotSource:
             f"no snapshot {snapshot!r} in workspace {ws.root}",
             hint="see `lensforge snapshot list`, or give a Hub snapshot as REPO@REVISION",
         ) from None
-    path = ws.root / row["path"]
+    path = snapshot_dir(ws, row)
     require_intact(path, row["manifest"], name=snapshot)  # never train on files that no longer match the manifest
     _check_folder(path, snapshot)
     return SnapshotSource(snapshot_id=snapshot, path=path)

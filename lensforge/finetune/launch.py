@@ -45,12 +45,9 @@ def _close_if_open(ws: Any, run_id: str | None, error: str) -> None:
     """A background run that failed before training took its row over must not stay `running`."""
     if not run_id or int(os.environ.get("RANK", "0")) != 0:
         return
-    from lensforge.catalog.db import connect
-    from lensforge.finetune.runs import close_run
+    from lensforge.finetune.runs import close_run, run_status
 
-    with connect(ws, read_only=True) as con:
-        row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchall()
-    if row and row[0][0] == "running":
+    if run_status(ws, run_id) == "running":
         close_run(ws, run_id, "failed", error=error)
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from lensforge.catalog.db import connect, query_frame, transaction
@@ -173,9 +174,7 @@ def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
         df = query_frame(con, "SELECT * FROM runs WHERE run_id = ?", [run_id])
         if df.height == 0:
             raise LensforgeError(f"no run {run_id!r}", hint=RUNS_HINT)
-        metrics = query_frame(
-            con, "SELECT step, loss, learning_rate, epoch FROM run_metrics WHERE run_id = ? ORDER BY step", [run_id]
-        )
+        metrics = _metrics(con, run_id)
     row = df.to_dicts()[0]
     for key in ("config", "overrides"):
         row[key] = json.loads(row[key]) if row[key] else {}
@@ -186,6 +185,73 @@ def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
     row["phase"] = status.get("phase") if status else None
     row["log_path"] = str(run_dir(ws, run_id) / "log.txt")
     return row
+
+
+def _metrics(con: duckdb.DuckDBPyConnection, run_id: str) -> pl.DataFrame:
+    return query_frame(
+        con, "SELECT step, loss, learning_rate, epoch FROM run_metrics WHERE run_id = ? ORDER BY step", [run_id]
+    )
+
+
+def run_metrics(ws: Workspace, run_id: str) -> pl.DataFrame:
+    """Per-step loss and learning rate of one run (steps without a loss included), in step order."""
+    with connect(ws, read_only=True) as con:
+        return _metrics(con, run_id)
+
+
+def loss_curve(ws: Workspace, run_id: str) -> pl.DataFrame:
+    """The logged training loss per step (the steps that have one)."""
+    return run_metrics(ws, run_id).filter(pl.col("loss").is_not_null()).select("step", "loss")
+
+
+def recorded_runs(ws: Workspace) -> pl.DataFrame:
+    """The run rows as recorded, newest first, without closing dead ones (a pure read, for the app's fallback
+    when the training stack cannot be imported)."""
+    with connect(ws, read_only=True) as con:
+        return query_frame(
+            con,
+            "SELECT run_id, created_at, finished_at, status, actor, snapshot_id, base_model, preset, steps, "
+            "final_loss, wall_seconds, error FROM runs ORDER BY created_at DESC, run_id",
+        )
+
+
+def run_record(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """A run's catalog row as stored (JSON columns as text); an error naming the run when there is none."""
+    with connect(ws, read_only=True) as con:
+        df = query_frame(con, "SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if df.height == 0:
+        raise LensforgeError(f"no run {run_id!r}", hint=RUNS_HINT)
+    return df.to_dicts()[0]
+
+
+def run_status(ws: Workspace, run_id: str) -> str | None:
+    """The run's recorded status, or None when there is no such run."""
+    with connect(ws, read_only=True) as con:
+        row = fetch_one(con, "SELECT status FROM runs WHERE run_id = ?", [run_id])
+    return row[0] if row else None
+
+
+def run_config(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """The training configuration a run recorded ({} when there is no such run)."""
+    with connect(ws, read_only=True) as con:
+        row = fetch_one(con, "SELECT config FROM runs WHERE run_id = ?", [run_id])
+    return json.loads(row[0]) if row else {}
+
+
+def unfinished_runs(ws: Workspace, snapshot_id: str, base: str, preset: str) -> list[tuple[str, dict[str, Any]]]:
+    """Failed or cancelled runs of this snapshot, base and preset, newest first, with their overrides."""
+    with connect(ws, read_only=True) as con:
+        rows = con.execute(
+            "SELECT run_id, overrides FROM runs WHERE snapshot_id = ? AND base_model = ? AND preset = ? "
+            "AND status IN ('failed', 'cancelled') ORDER BY created_at DESC",
+            [snapshot_id, base, preset],
+        ).fetchall()
+    return [(run_id, json.loads(overrides)) for run_id, overrides in rows]
+
+
+def run_status_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """How many runs are running, finished, failed, cancelled (for the app's overview)."""
+    return {str(k): int(n) for k, n in con.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()}
 
 
 def cancel_run(ws: Workspace, run_id: str, actor: str) -> dict[str, Any]:

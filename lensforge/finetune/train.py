@@ -41,7 +41,10 @@ from lensforge.finetune.runs import (
     close_run,
     drop_metrics_after,
     insert_run,
+    run_config,
     run_dir,
+    run_status,
+    unfinished_runs,
     update_run,
     upsert_metrics,
     write_phase,
@@ -314,18 +317,10 @@ def latest_checkpoint(run_path: Path) -> Path | None:
 
 def find_resumable(ws: Workspace, source: SnapshotSource, base: str, preset: str, overrides: dict[str, Any]) -> str:
     """The newest failed or cancelled run of the same snapshot, base, preset and overrides with a checkpoint."""
-    from lensforge.catalog.db import connect
-
     close_dead_runs(ws)  # a run whose process died counts as failed; a live one is not taken over
-    with connect(ws, read_only=True) as con:
-        rows = con.execute(
-            "SELECT run_id, overrides FROM runs WHERE snapshot_id = ? AND base_model = ? AND preset = ? "
-            "AND status IN ('failed', 'cancelled') ORDER BY created_at DESC",
-            [source.snapshot_id, base, preset],
-        ).fetchall()
     wanted = json.loads(json.dumps(overrides, sort_keys=True, default=str))
-    for run_id, ov in rows:
-        if json.loads(ov) == wanted and latest_checkpoint(run_dir(ws, run_id)) is not None:
+    for run_id, ov in unfinished_runs(ws, source.snapshot_id, base, preset):
+        if ov == wanted and latest_checkpoint(run_dir(ws, run_id)) is not None:
             return run_id
     raise LensforgeError(
         f"nothing to resume: no unfinished run of {source.snapshot_id} / {base} / {preset} with these settings "
@@ -504,18 +499,14 @@ def _broadcast(value: str | None) -> str | None:
 
 def _open_run(ws: Workspace, record: dict[str, Any], *, actor: str, adopting: bool, resume: bool) -> None:
     """Insert the run row, or take over an existing one (a background run's, or a run being resumed)."""
-    from lensforge.catalog.db import connect
-
     run_id = record["run_id"]
-    with connect(ws, read_only=True) as con:
-        row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchall()
     if not adopting:
         run_dir(ws, run_id).mkdir(parents=True, exist_ok=True)
         insert_run(ws, record, actor=actor)
         return
-    if not row:
+    status = run_status(ws, run_id)
+    if status is None:
         raise LensforgeError(f"no run {run_id!r} to continue")
-    status = row[0][0]
     if not resume and status != "running":
         raise LensforgeError(f"run {run_id} is {status}; it was stopped before its process started")
     cancel_flag(ws, run_id).unlink(missing_ok=True)
@@ -701,8 +692,4 @@ def _run(
 
 
 def _config_json(ws: Workspace, run_id: str) -> dict[str, Any]:
-    from lensforge.catalog.db import connect
-
-    with connect(ws, read_only=True) as con:
-        row = con.execute("SELECT config FROM runs WHERE run_id = ?", [run_id]).fetchall()
-    return json.loads(row[0][0]) if row else {}
+    return run_config(ws, run_id)

@@ -15,16 +15,17 @@ from typing import Any
 
 import polars as pl
 
-from lensforge.catalog.datasets import entry_from_catalog, resolve
+from lensforge.catalog.datasets import dataset_ids, entry_from_catalog, resolve
 from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
-from lensforge.ingest.overlap import latest_report, run_near_dup_report, run_overlap_report
+from lensforge.ingest.overlap import run_near_dup_report, run_overlap_report
 from lensforge.ingest.run import CatalogWrite, IngestOutcome, IngestParams, ingest_dataset, ingest_together
 from lensforge.ingest.sources import resolve_source
 from lensforge.ingest.steps import StepStats
 from lensforge.ingest.versions import (
     current_version,
+    latest_report,
     load_quarantine,
     registered_versions,
     step_stats,
@@ -64,7 +65,7 @@ def ingest_targets(ws: Workspace, names: list[str], all_: bool) -> list[tuple[st
         raise LensforgeError("name the datasets to ingest, or pass --all")
     with connect(ws, read_only=True) as con:
         if all_:
-            ids = [r[0] for r in con.execute("SELECT dataset_id FROM datasets ORDER BY dataset_id").fetchall()]
+            ids = dataset_ids(con)
         else:
             ids = list(dict.fromkeys(resolve(con, n) for n in names))
         return [(did, entry_from_catalog(con, did)) for did in ids]

@@ -15,14 +15,14 @@ from typing import Any
 
 import polars as pl
 
-from lensforge.ingest.schema import SPLITS
+from lensforge.catalog.constants import SPLITS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput
 from lensforge.ingest.validate import ExpectationResult, ValidationRequest, validate_many
 
 RECORDS_CHECK = "ingest_records_match_declared"
 SPLIT_CHECK = "ingest_split_has_rows"
 # Carved splits, by split method: these must come out non-empty too.
-_CARVED = {"resplit_70_20_10": ("train", "dev", "test"), "dev_from_train": ("dev",), "test_from_train": ("test",)}
+_CARVED = {"resplit_70_20_10": SPLITS, "dev_from_train": ("dev",), "test_from_train": ("test",)}
 
 
 def likely_cause(meta: dict[str, Any], *, quoting: bool, fmt: str) -> str:

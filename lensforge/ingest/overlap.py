@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.constants import SPLITS
+from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.events import record_event
 from lensforge.errors import LensforgeError
-from lensforge.ingest.versions import load_rows
-from lensforge.workspace import Workspace
+from lensforge.ingest.versions import current_versions_frame, load_rows, record_report
+from lensforge.workspace import Workspace, atomic_path
 
 
 def _label_norm() -> pl.Expr:
@@ -29,11 +28,9 @@ def _label_norm() -> pl.Expr:
 
 
 def current_versions(ws: Workspace, dataset_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """Id, dataset, folder and validity of every current version (or of the named datasets)."""
     with connect(ws, read_only=True) as con:
-        df = query_frame(
-            con,
-            "SELECT version_id, dataset_id, path, valid FROM ingested_versions WHERE is_current ORDER BY dataset_id",
-        )
+        df = current_versions_frame(con).select("version_id", "dataset_id", "path", "valid")
     rows = df.to_dicts()
     if dataset_ids is not None:
         rows = [r for r in rows if r["dataset_id"] in dataset_ids]
@@ -56,7 +53,7 @@ def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
     scans = []
     for v in versions:
         root = ws.root / v["path"]
-        files = [root / f"{s}.parquet" for s in ("train", "dev", "test")] + [root / "quarantine.parquet"]
+        files = [root / f"{s}.parquet" for s in SPLITS] + [root / "quarantine.parquet"]
         scans.extend(
             pl.scan_parquet(f).select(pl.lit(v["dataset_id"]).alias("dataset"), "text_key") for f in files if f.exists()
         )
@@ -81,7 +78,7 @@ def _rows_for_overlap(ws: Workspace, versions: list[dict[str, Any]]) -> pl.DataF
     for v in versions:
         # Lazy scans of the needed columns, filtered on the key: most rows are shared with nothing.
         root = ws.root / v["path"]
-        kept_files = [root / f"{s}.parquet" for s in ("train", "dev", "test") if (root / f"{s}.parquet").exists()]
+        kept_files = [root / f"{s}.parquet" for s in SPLITS if (root / f"{s}.parquet").exists()]
         kept = (
             pl.scan_parquet(kept_files)
             .select(cols)
@@ -162,26 +159,18 @@ def store_report(
     """Write the pairs Parquet (atomically) and record the report in the catalog."""
     version_ids = [v["version_id"] for v in versions]
     report_id = _report_id(kind, version_ids, params)
-    folder = ws.root / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{report_id}.parquet"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.close(fd)
-    pairs.write_parquet(tmp)
-    os.replace(tmp, target)
+    target = ws.reports_dir / f"{report_id}.parquet"
+    with atomic_path(target) as tmp:
+        pairs.write_parquet(tmp)
     with transaction(ws) as con:
-        con.execute("DELETE FROM quality_reports WHERE report_id = ?", [report_id])
-        con.execute(
-            "INSERT INTO quality_reports (report_id, kind, version_ids, params, summary, path) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                report_id,
-                kind,
-                json.dumps(version_ids),
-                json.dumps(params),
-                json.dumps(summary, default=str),
-                str(target.relative_to(ws.root)),
-            ],
+        record_report(
+            con,
+            report_id=report_id,
+            kind=kind,
+            version_ids=version_ids,
+            params=params,
+            summary=summary,
+            path=str(target.relative_to(ws.root)),
         )
         record_event(con, actor=actor, kind=f"report.{kind}", subject=report_id, payload={"versions": version_ids})
     return report_id
@@ -229,17 +218,6 @@ def run_near_dup_report(ws: Workspace, *, actor: str, dataset_ids: list[str] | N
         actor=actor,
     )
     return {"report_id": report_id, "summary": counts, "pairs": pairs.height}
-
-
-def latest_report(ws: Workspace, kind: str) -> dict[str, Any] | None:
-    with connect(ws, read_only=True) as con:
-        df = query_frame(con, "SELECT * FROM quality_reports WHERE kind = ? ORDER BY created_at DESC LIMIT 1", [kind])
-    if df.height == 0:
-        return None
-    row = df.to_dicts()[0]
-    for key in ("version_ids", "params", "summary"):
-        row[key] = json.loads(row[key])
-    return row
 
 
 def report_pairs(ws: Workspace, report: dict[str, Any]) -> pl.DataFrame:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import polars as pl
 
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
 # Longest text kept (characters after cleaning): longer ones are quarantined as `too_long`, and
 # validation checks the same bound. A news article fits; a whole file glued into one field does not.
 TEXT_MAX_CHARS = 20_000

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
+from lensforge.hub import hub_offline
 
 DEMO_DATA_PACKAGE = "lensforge.demo.data"
 
@@ -18,12 +18,6 @@ class ResolvedSource:
     kind: str  # local, package or hub
     root: Path | None  # folder holding the spec's files (local, package)
     description: str
-
-
-def hub_offline() -> bool:
-    """True when the Hugging Face Hub must not be contacted."""
-    flag = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get("HF_DATASETS_OFFLINE", "")
-    return flag.strip().lower() in ("1", "true", "yes", "on")
 
 
 def resolve_source(entry: DatasetEntry, sources: Path | None, *, allow_hub: bool = True) -> ResolvedSource:

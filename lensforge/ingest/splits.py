@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
 from lensforge.hashing import seeded_keys
 from lensforge.ingest.steps import IngestContext, Step, StepOutput
 
@@ -53,7 +54,7 @@ def assign_splits(frame: pl.DataFrame, *, task_type: str, seed: int) -> tuple[pl
     """Keep official splits; carve out the missing ones from train."""
     present = set(frame["split"].unique().to_list())
     _, strat = _strata(frame, task_type)
-    if {"train", "dev", "test"} <= present or not present:
+    if set(SPLITS) <= present or not present:
         return frame, SplitInfo("official", seed, None, {})
     train = frame.filter(pl.col("split") == "train")
     rest = frame.filter(pl.col("split") != "train")

@@ -22,9 +22,9 @@ from typing import Any
 
 import polars as pl
 
-from lensforge.catalog.spec import TASK_TYPES
+from lensforge.catalog.constants import SPLITS, TASK_TYPES
 from lensforge.errors import LensforgeError
-from lensforge.ingest.schema import SPLITS, TEXT_MAX_CHARS
+from lensforge.ingest.schema import TEXT_MAX_CHARS
 
 MAX_EXAMPLES = 5
 # Long texts are cut in examples so a report stays readable; the count says how many rows failed.

@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
+from lensforge.catalog.constants import SPLITS
+from lensforge.catalog.datasets import dataset_frame
 from lensforge.catalog.db import connect, query_frame
 from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
@@ -140,15 +143,90 @@ def registered_versions(ws: Workspace) -> dict[str, str]:
 def current_version(ws: Workspace, dataset_id: str) -> dict[str, Any] | None:
     """The latest ingested version of a dataset, or None if it was never ingested."""
     with connect(ws, read_only=True) as con:
-        df = query_frame(
-            con,
-            "SELECT * FROM ingested_versions WHERE dataset_id = ? AND is_current",
-            [dataset_id],
-        )
-    return _decode(df.to_dicts()[0]) if df.height else None
+        row = current_version_row(con, dataset_id)
+    return _decode(row) if row else None
+
+
+def current_version_row(con: duckdb.DuckDBPyConnection, dataset_id: str) -> dict[str, Any] | None:
+    """The current version's catalog row as stored (JSON columns as text), inside the caller's connection."""
+    df = query_frame(con, "SELECT * FROM ingested_versions WHERE dataset_id = ? AND is_current", [dataset_id])
+    return df.to_dicts()[0] if df.height else None
+
+
+def current_version_id(con: duckdb.DuckDBPyConnection, dataset_id: str) -> str | None:
+    """The id of a dataset's current version, or None if it was never ingested."""
+    row = fetch_one(con, "SELECT version_id FROM ingested_versions WHERE dataset_id = ? AND is_current", [dataset_id])
+    return row[0] if row else None
+
+
+def current_dataset_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The datasets that have a current version, sorted."""
+    rows = con.execute("SELECT dataset_id FROM ingested_versions WHERE is_current ORDER BY dataset_id").fetchall()
+    return [r[0] for r in rows]
+
+
+def has_version(con: duckdb.DuckDBPyConnection, dataset_id: str, version_id: str) -> bool:
+    """Whether this version of this dataset is catalogued (a mixture may pin an older one)."""
+    found = fetch_one(
+        con, "SELECT 1 FROM ingested_versions WHERE dataset_id = ? AND version_id = ?", [dataset_id, version_id]
+    )
+    return found is not None
+
+
+def current_versions_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every dataset's current version (all catalog columns, JSON as text) with its language, task and task type.
+
+    The one read of "what is ingested now" that curation, the instruction queue and the app build on.
+    """
+    versions = query_frame(con, "SELECT * FROM ingested_versions WHERE is_current ORDER BY dataset_id")
+    facts = dataset_frame(con, ("language", "task", "task_type"))
+    return versions.join(facts, on="dataset_id", how="inner", maintain_order="left")
+
+
+def version_dates(con: duckdb.DuckDBPyConnection, dataset_id: str) -> pl.DataFrame:
+    """When each version of a dataset was ingested (version_id, created_at), oldest first."""
+    return query_frame(
+        con,
+        "SELECT version_id, created_at FROM ingested_versions WHERE dataset_id = ? ORDER BY created_at",
+        [dataset_id],
+    )
+
+
+def version_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Versions catalogued, datasets with a current version, and the kept rows of the current versions."""
+    row = fetch_one(
+        con,
+        "SELECT count(*), count(*) FILTER (WHERE is_current), "
+        "coalesce(sum(kept_train + kept_dev + kept_test) FILTER (WHERE is_current), 0) FROM ingested_versions",
+    )
+    assert row is not None
+    return {"versions": int(row[0]), "current_versions": int(row[1]), "kept_rows": int(row[2])}
+
+
+def make_current(con: duckdb.DuckDBPyConnection, *, version_id: str, dataset_id: str) -> None:
+    """Make an already catalogued version its dataset's current one (inside the caller's transaction)."""
+    con.execute(
+        "UPDATE ingested_versions SET is_current = (version_id = ?) WHERE dataset_id = ?", [version_id, dataset_id]
+    )
+
+
+def record_version(con: duckdb.DuckDBPyConnection, row: dict[str, Any], validation: pl.DataFrame) -> None:
+    """Catalog a new version as its dataset's current one, with its validation results (inside the caller's
+    transaction); a version written again replaces its earlier rows."""
+    version_id, dataset_id = row["version_id"], row["dataset_id"]
+    con.execute("DELETE FROM validation_results WHERE version_id = ?", [version_id])
+    con.execute("DELETE FROM ingested_versions WHERE version_id = ?", [version_id])
+    con.execute("UPDATE ingested_versions SET is_current = FALSE WHERE dataset_id = ?", [dataset_id])
+    cols = [*row, "is_current"]
+    con.execute(
+        f"INSERT INTO ingested_versions ({', '.join(cols)}) VALUES ({', '.join('?' for _ in row)}, TRUE)",
+        list(row.values()),
+    )
+    insert_frame(con, "validation_results", validation)  # one statement: executemany costs ~1 ms a row
 
 
 def list_versions(ws: Workspace, dataset_id: str | None = None) -> pl.DataFrame:
+    """The versions of one dataset (or all), newest first per dataset, with their counts and validity."""
     sql = (
         "SELECT version_id, dataset_id, created_at, is_current, valid, records_read, kept_train, kept_dev, "
         "kept_test, quarantined, split_method FROM ingested_versions"
@@ -165,7 +243,7 @@ def list_versions(ws: Workspace, dataset_id: str | None = None) -> pl.DataFrame:
 def load_rows(
     ws: Workspace,
     version: dict[str, Any],
-    splits: tuple[str, ...] = ("train", "dev", "test"),
+    splits: tuple[str, ...] = SPLITS,
     *,
     columns: list[str] | None = None,
 ) -> pl.DataFrame:
@@ -190,6 +268,36 @@ def validation_results(ws: Workspace, version_id: str) -> pl.DataFrame:
             "FROM validation_results WHERE version_id = ? ORDER BY position",
             [version_id],
         )
+
+
+def record_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    report_id: str,
+    kind: str,
+    version_ids: list[str],
+    params: dict[str, Any],
+    summary: dict[str, Any],
+    path: str,
+) -> None:
+    """Catalog a cross-dataset report (overlap, near duplicates); the same report id replaces its row."""
+    con.execute("DELETE FROM quality_reports WHERE report_id = ?", [report_id])
+    con.execute(
+        "INSERT INTO quality_reports (report_id, kind, version_ids, params, summary, path) VALUES (?, ?, ?, ?, ?, ?)",
+        [report_id, kind, json.dumps(version_ids), json.dumps(params), json.dumps(summary, default=str), path],
+    )
+
+
+def latest_report(ws: Workspace, kind: str) -> dict[str, Any] | None:
+    """The newest cross-dataset report of a kind (JSON fields parsed), or None when none was run."""
+    with connect(ws, read_only=True) as con:
+        df = query_frame(con, "SELECT * FROM quality_reports WHERE kind = ? ORDER BY created_at DESC LIMIT 1", [kind])
+    if df.height == 0:
+        return None
+    row = df.to_dicts()[0]
+    for key in ("version_ids", "params", "summary"):
+        row[key] = json.loads(row[key])
+    return row
 
 
 def insert_frame(con: Any, table: str, frame: pl.DataFrame) -> None:

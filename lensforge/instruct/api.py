@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 from lensforge.catalog.datasets import entry_from_catalog, resolve
 from lensforge.catalog.db import connect
 from lensforge.errors import LensforgeError
+from lensforge.ingest.versions import current_dataset_ids
 from lensforge.instruct.generate import DEFAULT_N, dataset_labels, generate_for, make_providers
 from lensforge.instruct.store import disable_stale
-from lensforge.progress import progress_bar
 from lensforge.workspace import Workspace
+
+# Progress of `generate_many`: (datasets done, datasets in all, the dataset starting now or None at the end).
+DatasetProgress = Callable[[int, int, str | None], None]
 
 
 def generation_targets(ws: Workspace, names: list[str], all_: bool) -> list[str]:
@@ -22,12 +23,10 @@ def generation_targets(ws: Workspace, names: list[str], all_: bool) -> list[str]
         raise LensforgeError("give dataset names or --all, not both")
     with connect(ws, read_only=True) as con:
         if all_:
-            rows = con.execute(
-                "SELECT DISTINCT dataset_id FROM ingested_versions WHERE is_current ORDER BY dataset_id"
-            ).fetchall()
-            if not rows:
+            ids = current_dataset_ids(con)
+            if not ids:
                 raise LensforgeError("no dataset has been ingested yet", hint="run `lensforge ingest` first")
-            return [r[0] for r in rows]
+            return ids
         if not names:
             raise LensforgeError("name the datasets, or pass --all")
         return [resolve(con, n) for n in names]
@@ -45,13 +44,17 @@ def generate_many(
     batch: bool = False,
     concurrency: int = 4,
     actor: str = "auto",
-    console: Console | None = None,
     replace_stale: bool = False,
+    on_progress: DatasetProgress | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Instructions for many datasets with a progress bar; one dataset's failure stops with its name.
+    """Instructions for many datasets; one dataset's failure stops with its name. Returns what was done, per
+    dataset and language (`outcomes`), for the caller to show.
 
     `replace_stale` first disables the instructions written for a label space the approved mapping no longer
     gives (what a snapshot build refuses), so the sets are topped up with instructions naming today's labels.
+    `on_progress(done, total, dataset)` is called before each dataset and once at the end (dataset None);
+    `on_note` receives the batch submissions of `batch=True` (one line each).
     """
     targets = generation_targets(ws, names, all_)
     providers = make_providers(provider_names, models)
@@ -66,35 +69,19 @@ def generate_many(
     if batch:
         from lensforge.instruct.prefetch import prefetch_with_batches
 
-        prefetch_with_batches(ws, targets, providers=providers, n=n, languages=languages, console=console)
+        prefetch_with_batches(ws, targets, providers=providers, n=n, languages=languages, on_note=on_note)
     outcomes = []
-    progress = progress_bar(console)
-    with progress:
-        task = progress.add_task("instructions", total=len(targets))
-        for did in targets:
-            progress.update(task, description=f"instructions: {did}")
-            outcomes += [
-                o.as_dict()
-                for o in generate_for(
-                    ws, did, providers=providers, n=n, languages=languages, concurrency=concurrency, actor=actor
-                )
-            ]
-            progress.advance(task)
-    if console is not None:
-        table = Table(title=f"instructions ({', '.join(p.name + ':' + p.model for p in providers)})")
-        for col in ("dataset", "lang", "status", "accepted", "rejected", "sent", "cached"):
-            table.add_column(col)
-        for o in outcomes:
-            table.add_row(
-                o["dataset_id"],
-                o["language"],
-                o["status"],
-                str(o["accepted"]),
-                str(o["rejected"]),
-                str(o["requests_sent"]),
-                str(o["cache_hits"]),
+    for k, did in enumerate(targets):
+        if on_progress is not None:
+            on_progress(k, len(targets), did)
+        outcomes += [
+            o.as_dict()
+            for o in generate_for(
+                ws, did, providers=providers, n=n, languages=languages, concurrency=concurrency, actor=actor
             )
-        console.print(table)
+        ]
+    if on_progress is not None:
+        on_progress(len(targets), len(targets), None)
     return {
         "providers": [{"name": p.name, "model": p.model} for p in providers],
         "outcomes": outcomes,

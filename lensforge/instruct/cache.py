@@ -2,21 +2,19 @@
 
 One JSON file per request key under `<ws>/cache/llm/<key[:2]>/<key>.json`. Only the response's own
 fields are stored (text, provider, model, token counts, request hash): never API keys or HTTP headers.
-Writes go through a temporary file and `os.replace`, so a crash leaves either the old file or the new one.
+Writes go through `workspace.write_text_atomic`, so a crash leaves either the old file or the new one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
 from lensforge.instruct.providers.base import LLMResponse
-from lensforge.workspace import Workspace
+from lensforge.workspace import Workspace, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +56,12 @@ class ResponseCache:
             return None
 
     def put(self, key: str, response: LLMResponse) -> None:
-        """Store a response atomically (temp file + os.replace)."""
+        """Store a response atomically (a reader sees the old entry or the new one, never half of one)."""
         path = self.path(key)
         record = {name: getattr(response, name) for name in _FIELDS}
         record["request_hash"] = response.request_hash or key
         record["stored_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, ensure_ascii=False, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(record, ensure_ascii=False, sort_keys=True))
 
     def __contains__(self, key: str) -> bool:
         return self.path(key).is_file()

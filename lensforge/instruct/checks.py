@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Set
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lensforge.curate.labels import fold
 
@@ -47,20 +49,34 @@ def parse_instructions(text: str) -> list[str]:
     return []
 
 
+@lru_cache(maxsize=1 << 16)
+def letter_script(ch: str) -> str | None:
+    """Which of our languages' scripts a letter belongs to, from its Unicode name (cached: texts reuse letters)."""
+    name = unicodedata.name(ch, "")
+    return next((lang for lang, script in _SCRIPTS.items() if script in name), None)
+
+
 def script_share(text: str, language: str) -> float:
-    """Share of letters written in the language's script."""
-    want = _SCRIPTS.get(language)
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters or want is None:
+    """Share of the letters of `text` written in `language`'s script (ar: Arabic, hi: Devanagari, en: Latin).
+
+    The one definition the factory's check and the offline provider both use. A text without letters has no
+    share (0.0: it is written in no language); a language without a known script cannot be judged (1.0).
+    """
+    if language not in _SCRIPTS:
         return 1.0
-    return sum(1 for ch in letters if want in unicodedata.name(ch, "")) / len(letters)
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for ch in letters if letter_script(ch) == language) / len(letters)
 
 
 def words(text: str) -> set[str]:
+    """The case-folded words (`\\w+` runs) of a text: what near-duplicate checks compare."""
     return {w.casefold() for w in _WORD.findall(text)}
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def jaccard(a: Set[str], b: Set[str]) -> float:
+    """Jaccard similarity of two word sets; two empty sets are the same set (1.0)."""
     return len(a & b) / len(a | b) if a or b else 1.0
 
 

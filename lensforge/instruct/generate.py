@@ -9,7 +9,6 @@ with their reason, and top-up requests run until N are valid or the retry budget
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -25,7 +24,7 @@ from lensforge.curate.labels import tidy
 from lensforge.errors import LensforgeError
 from lensforge.instruct.checks import check_instruction, parse_instructions
 from lensforge.instruct.providers.base import LLMRequest, Provider
-from lensforge.instruct.store import active_texts, instruction_id
+from lensforge.instruct.store import active_texts, add_instructions, record_rejects
 from lensforge.workspace import Workspace
 
 DEFAULT_N = 20
@@ -313,38 +312,12 @@ def _store(
     Each instruction records the label space it was written for, so a snapshot can refuse it after a relabel.
     """
     with transaction(ws) as con:
-        for r in outcome.rejected:
-            con.execute(
-                "INSERT INTO instruction_rejects (dataset_id, language, text, provider, model, prompt_id, reason) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    outcome.dataset_id,
-                    outcome.language,
-                    r["text"],
-                    r["provider"],
-                    r["model"],
-                    r["prompt_id"],
-                    r["reason"],
-                ],
-            )
+        record_rejects(con, outcome.dataset_id, outcome.language, outcome.rejected)
         if not complete:
             return
-        for pos, r in enumerate(outcome.accepted, start=existing_count):
-            con.execute(
-                "INSERT INTO instructions (instruction_id, dataset_id, language, position, text, provider, model, "
-                "prompt_id, status, label_space) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT DO NOTHING",
-                [
-                    instruction_id(outcome.dataset_id, outcome.language, r["text"]),
-                    outcome.dataset_id,
-                    outcome.language,
-                    pos,
-                    r["text"],
-                    r["provider"],
-                    r["model"],
-                    r["prompt_id"],
-                    json.dumps(sorted(label_space), ensure_ascii=False),
-                ],
-            )
+        add_instructions(
+            con, outcome.dataset_id, outcome.language, outcome.accepted, start=existing_count, label_space=label_space
+        )
         if outcome.accepted:
             record_event(
                 con,

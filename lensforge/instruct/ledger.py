@@ -156,6 +156,12 @@ _SCHEMA = {
 }
 
 
+def call_totals(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """How many provider calls were made and what they cost in all (for the app's overview)."""
+    row = con.execute("SELECT count(*), coalesce(sum(cost_usd), 0) FROM llm_calls").fetchall()[0]
+    return {"llm_calls": int(row[0]), "cost_usd": float(row[1])}
+
+
 def cost_summary(ws: Workspace) -> pl.DataFrame:
     """Calls, tokens and cost by provider, model and dataset, then one TOTAL row.
 

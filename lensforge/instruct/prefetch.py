@@ -6,7 +6,7 @@ request; top-ups (usually few) go out directly. An interrupted run resumes polli
 
 from __future__ import annotations
 
-from rich.console import Console
+from collections.abc import Callable
 
 from lensforge.instruct.generate import first_round_requests
 from lensforge.instruct.providers.base import Provider
@@ -20,11 +20,12 @@ def prefetch_with_batches(
     providers: list[Provider],
     n: int,
     languages: str,
-    console: Console | None = None,
+    on_note: Callable[[str], None] | None = None,
     poll_interval: float = 30.0,
 ) -> dict[str, int]:
     """One batch per provider and dataset (the ledger keeps per-dataset costs); `run_batch` resumes an
-    unfinished batch holding the same requests instead of submitting it again."""
+    unfinished batch holding the same requests instead of submitting it again. `on_note` hears of each batch
+    as it goes out (a long wait follows)."""
     from lensforge.instruct.batch import run_batch
 
     sent: dict[str, int] = {p.name: 0 for p in providers}
@@ -36,8 +37,8 @@ def prefetch_with_batches(
             provider = providers[index]
             if provider.name == "offline":
                 continue
-            if console is not None:
-                console.print(f"{did}: {len(requests)} request(s) to {provider.name} as a batch (resumable)")
+            if on_note is not None:
+                on_note(f"{did}: {len(requests)} request(s) to {provider.name} as a batch (resumable)")
             run_batch(provider, requests, ws, dataset_id=did, purpose="instructions", poll_interval=poll_interval)
             sent[provider.name] += len(requests)
     return sent

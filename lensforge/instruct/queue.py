@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 
 from lensforge.catalog.datasets import entry_from_catalog
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.db import connect
 from lensforge.catalog.spec import DatasetEntry
-from lensforge.curate.mappings import LabelVocabulary, label_vocabulary
+from lensforge.curate.mappings import LabelVocabulary, label_vocabulary, review_status
 from lensforge.instruct.checks import missing_labels
 from lensforge.instruct.generate import native_names
 from lensforge.instruct.store import list_instructions
@@ -41,15 +41,7 @@ def review_queue(ws: Workspace) -> list[dict[str, Any]]:
     Ordered by dataset, then validation, labels, instructions (the order the gates are met in).
     """
     with connect(ws, read_only=True) as con:
-        versions = query_frame(
-            con,
-            "SELECT v.dataset_id, v.version_id, v.valid, v.failed_expectations, d.task_type, "
-            "count(m.raw_label) AS mapped, count(m.raw_label) FILTER (WHERE m.status = 'proposed') AS proposed, "
-            "list(m.raw_label ORDER BY m.raw_label) FILTER (WHERE m.status = 'proposed') AS pending_labels "
-            "FROM ingested_versions v JOIN datasets d USING (dataset_id) "
-            "LEFT JOIN label_mappings m ON m.version_id = v.version_id "
-            "WHERE v.is_current GROUP BY ALL ORDER BY v.dataset_id",
-        )
+        versions = review_status(con)
         entries = {did: entry_from_catalog(con, did) for did in versions["dataset_id"].to_list()}
     vocab = label_vocabulary(ws, versions["dataset_id"].to_list())
     active = list_instructions(ws, status="active")

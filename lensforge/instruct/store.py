@@ -6,11 +6,12 @@ import hashlib
 import json
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from lensforge.catalog.datasets import resolve
 from lensforge.catalog.db import connect, query_frame, transaction
-from lensforge.catalog.events import record_event
+from lensforge.catalog.events import record_event, subject_history
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
@@ -23,6 +24,64 @@ COLUMNS = (
 
 def instruction_id(dataset_id: str, language: str, text: str) -> str:
     return "i" + hashlib.sha256(f"{dataset_id}\x1f{language}\x1f{text}".encode()).hexdigest()[:15]
+
+
+def record_rejects(con: duckdb.DuckDBPyConnection, dataset_id: str, language: str, rejected: list[dict]) -> None:
+    """Keep every rejected candidate with its reason (inside the caller's transaction), so a curator can see why
+    a provider's output was refused."""
+    for r in rejected:
+        con.execute(
+            "INSERT INTO instruction_rejects (dataset_id, language, text, provider, model, prompt_id, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [dataset_id, language, r["text"], r["provider"], r["model"], r["prompt_id"], r["reason"]],
+        )
+
+
+def add_instructions(
+    con: duckdb.DuckDBPyConnection,
+    dataset_id: str,
+    language: str,
+    accepted: list[dict],
+    *,
+    start: int,
+    label_space: list[str],
+) -> None:
+    """Store accepted instructions as active, numbered from `start`, each with the label space it was written for
+    (inside the caller's transaction); a text already stored is left as it is."""
+    space = json.dumps(sorted(label_space), ensure_ascii=False)
+    for pos, r in enumerate(accepted, start=start):
+        con.execute(
+            "INSERT INTO instructions (instruction_id, dataset_id, language, position, text, provider, model, "
+            "prompt_id, status, label_space) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT DO NOTHING",
+            [
+                instruction_id(dataset_id, language, r["text"]),
+                dataset_id,
+                language,
+                pos,
+                r["text"],
+                r["provider"],
+                r["model"],
+                r["prompt_id"],
+                space,
+            ],
+        )
+
+
+def instruction_status_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """How many instructions are active and disabled (for the app's overview)."""
+    rows = con.execute("SELECT status, count(*) FROM instructions GROUP BY status").fetchall()
+    return {str(k): int(n) for k, n in rows}
+
+
+def instruction_counts(ws: Workspace) -> pl.DataFrame:
+    """Active and disabled instructions per dataset and language."""
+    with connect(ws, read_only=True) as con:
+        return query_frame(
+            con,
+            "SELECT dataset_id, language, count(*) FILTER (WHERE status = 'active') AS active, "
+            "count(*) FILTER (WHERE status = 'disabled') AS disabled FROM instructions "
+            "GROUP BY ALL ORDER BY dataset_id, language",
+        )
 
 
 def list_instructions(
@@ -84,11 +143,7 @@ def show_instruction(ws: Workspace, iid: str) -> dict[str, Any]:
             raise LensforgeError(f"no instruction {iid!r}", hint="see `lensforge instruct list`")
         info = df.to_dicts()[0]
         # An edited copy shows the history of the instruction it replaces too (the edit event is on the old id).
-        history = query_frame(
-            con,
-            "SELECT ts, actor, kind, subject, payload FROM events WHERE subject IN (?, ?) ORDER BY event_id",
-            [iid, info["replaces"] or iid],
-        ).to_dicts()
+        history = subject_history(con, [iid, info["replaces"] or iid]).to_dicts()
         replaced_by = fetch_one(con, "SELECT instruction_id FROM instructions WHERE replaces = ?", [iid])
     info["replaced_by"] = replaced_by[0] if replaced_by else None
     info["created_at"] = str(info["created_at"])

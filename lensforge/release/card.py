@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from lensforge.catalog.constants import TASK_TYPES
 from lensforge.release.schema import FIELD_DOCS, LICENSES, SPLITS, card_features, data_file, hub_split
 
 LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "hi": "Hindi"}
@@ -174,7 +175,7 @@ def task_tags(task: str, task_type: str) -> tuple[str, list[str]]:
 def _task_categories(datasets: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     cats, ids = set(), set()
     for d in datasets:
-        if d.get("task_type") not in ("classification", "multilabel", "pair_classification", "generation"):
+        if d.get("task_type") not in TASK_TYPES:
             continue
         cat, tags = task_tags(str(d.get("task") or ""), str(d["task_type"]))
         cats.add(cat)

@@ -20,9 +20,10 @@ from typing import Any
 from lensforge.catalog.db import transaction
 from lensforge.catalog.events import record_event
 from lensforge.errors import LensforgeError
+from lensforge.hub import hub_offline
 from lensforge.release.recipes import RECIPE_PATHS, add_recipes
 from lensforge.release.schema import CARD, MANIFEST, SPLITS, data_file
-from lensforge.release.snapshot import get_snapshot, snapshot_dir
+from lensforge.release.store import get_snapshot, record_publication, snapshot_dir
 from lensforge.release.verify import read_manifest, require_intact
 from lensforge.workspace import Workspace, atomic_path
 
@@ -31,7 +32,6 @@ HUB_FILES = (CARD, MANIFEST)
 _REPO_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _HF_TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9]{8,}")
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def validate_repo_id(repo: str) -> str:
@@ -155,11 +155,7 @@ def _record(
         "private": private,
     }
     with transaction(ws) as con:
-        con.execute(
-            "INSERT INTO publications (snapshot_id, target, kind, commit_sha, tag, url, private, actor) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [snapshot_id, target, kind, commit_sha, tag, url, private, actor],
-        ).fetchall()
+        record_publication(con, record, actor=actor)
         record_event(con, actor=actor, kind="publish", subject=snapshot_id, payload=record)
     return record
 
@@ -176,17 +172,8 @@ def record_dir_export(ws: Workspace, snapshot_id: str, target: Path, actor: str)
 def export_snapshot(ws: Workspace, snapshot_id: str, target: Path, *, actor: str) -> dict[str, Any]:
     """Export a catalogued snapshot to a folder and record it (what `--to-dir` does)."""
     info = get_snapshot(ws, snapshot_id)
-    dest = export_to_dir(snapshot_dir(ws, snapshot_id), target, expected=info["manifest"])
+    dest = export_to_dir(snapshot_dir(ws, info), target, expected=info["manifest"])
     return {**record_dir_export(ws, snapshot_id, dest, actor), "path": str(dest)}
-
-
-def hub_offline() -> bool:
-    """Whether huggingface_hub is in offline mode (then every Hub call fails; say so before trying)."""
-    from huggingface_hub import constants
-
-    return bool(getattr(constants, "HF_HUB_OFFLINE", False)) or (
-        os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-    )
 
 
 def _scrub(text: str, token: str | None) -> str:
@@ -236,9 +223,10 @@ def publish_to_hub(
     validate_repo_id(repo)
     if tag is not None:
         _validate_tag(tag)
-    folder = snapshot_dir(ws, snapshot_id)
+    info = get_snapshot(ws, snapshot_id)
+    folder = snapshot_dir(ws, info)
     files = layout(folder)
-    require_intact(folder, get_snapshot(ws, snapshot_id)["manifest"], name=snapshot_id)
+    require_intact(folder, info["manifest"], name=snapshot_id)
     if hub_offline():
         raise LensforgeError(
             "cannot publish to the Hub: huggingface_hub is in offline mode (HF_HUB_OFFLINE)",

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from lensforge.ingest.schema import SPLITS
+from lensforge.catalog.constants import SPLITS
 
 SYSTEM_PROMPT = "You are a social media expert providing accurate analysis and insights."
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})

@@ -5,11 +5,17 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lensforge.app import queries
 from lensforge.app.common import actor, flash, ingested_or_explain, prefill, run_page, shown_errors, table
 from lensforge.instruct.api import generate_many
 from lensforge.instruct.ledger import cost_summary
-from lensforge.instruct.store import edit_instruction, list_instructions, rejects, set_status, show_instruction
+from lensforge.instruct.store import (
+    edit_instruction,
+    instruction_counts,
+    list_instructions,
+    rejects,
+    set_status,
+    show_instruction,
+)
 from lensforge.workspace import Workspace
 
 PROVIDERS = ("offline", "openai", "anthropic")
@@ -87,7 +93,7 @@ def render(ws: Workspace) -> None:
     versions = ingested_or_explain(ws)
     if versions is None:
         return
-    counts = queries.instruction_counts(ws)
+    counts = instruction_counts(ws)
     if counts.is_empty():
         st.info("No instructions yet: generate them below or run `lensforge instruct generate --all`.")
     else:

@@ -21,8 +21,9 @@ from lensforge.app.common import (
     table,
     text_block,
 )
+from lensforge.catalog.constants import LABELLED_TASK_TYPES
 from lensforge.curate.decisions import record_row_decisions
-from lensforge.curate.label_issues import SOURCE, TASK_TYPES, find_label_issues, label_issue_review
+from lensforge.curate.label_issues import SOURCE, find_label_issues, label_issue_review
 from lensforge.curate.mappings import allowed_labels
 from lensforge.workspace import Workspace
 
@@ -94,7 +95,7 @@ def render(ws: Workspace) -> None:
     versions = ingested_or_explain(ws)
     if versions is None:
         return
-    labelled = versions.filter(pl.col("task_type").is_in(list(TASK_TYPES)))
+    labelled = versions.filter(pl.col("task_type").is_in(list(LABELLED_TASK_TYPES)))
     if labelled.is_empty():
         st.info("No labelled dataset is ingested: label issues are found in classification datasets.")
         return

@@ -16,6 +16,7 @@ import streamlit as st
 
 from lensforge.app.common import actor, flash, ingested_or_explain, link, pick_index, prefill, run_page, shown_errors
 from lensforge.app.common import table as show_table
+from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import list_datasets
 from lensforge.curate.mixture import (
     MixturePlan,
@@ -26,13 +27,12 @@ from lensforge.curate.mixture import (
     save_mixture,
 )
 from lensforge.pipeline import demo_mixture_path
-from lensforge.release.snapshot import ORDERS, build_snapshot
+from lensforge.release.snapshot import BUILD_STATUS_TEXT, ORDERS, build_snapshot
 from lensforge.workspace import Workspace
 
 NEW = "(new mixture)"
 BUILTIN = " (built-in)"
 INSTRUCTION_LANGUAGES = ("en", "native", "both")
-SPLITS = ("train", "dev", "test")
 
 
 def _choices(ws: Workspace, ingested: list[str]) -> dict[str, Path | None]:
@@ -175,7 +175,7 @@ def _build(ws: Workspace, path: Path) -> None:
                 allow_invalid=allow_invalid.strip() or None,
                 actor=actor(),
             )
-            verb = "built" if res["status"] == "new" else "already built (unchanged)"
+            verb = BUILD_STATUS_TEXT[res["status"]]
             st.session_state["mix_built"] = res["snapshot_id"]
             flash(f"snapshot {res['snapshot_id']} {verb}: {res['rows']}")
     built = st.session_state.get("mix_built")

@@ -11,6 +11,7 @@ import polars as pl
 import streamlit as st
 
 from lensforge.app.common import actor, flash, ingested_or_explain, prefill, run_page, shown_errors, table
+from lensforge.catalog.constants import SPLITS
 from lensforge.curate.decisions import (
     RESTORABLE,
     decision_set_id,
@@ -21,8 +22,8 @@ from lensforge.curate.decisions import (
 from lensforge.curate.mappings import LabelVocabulary, allowed_labels, chain_expr, label_vocabulary
 from lensforge.curate.samples import canonical_expr
 from lensforge.ingest.api import ingest_report
-from lensforge.ingest.overlap import latest_report, report_pairs
-from lensforge.ingest.versions import current_version, load_quarantine
+from lensforge.ingest.overlap import report_pairs
+from lensforge.ingest.versions import current_version, latest_report, load_quarantine
 from lensforge.workspace import Workspace
 
 PAGE_ROWS = 50
@@ -191,7 +192,7 @@ def _dataset(ws: Workspace, versions: pl.DataFrame) -> None:
     acc = rep["accounting"]
     cols = st.columns(5)
     cols[0].metric("Records read", acc["records_read"])
-    for i, split in enumerate(("train", "dev", "test")):
+    for i, split in enumerate(SPLITS):
         cols[i + 1].metric(f"Kept {split}", acc["kept"].get(split, 0))
     cols[4].metric("Valid", "yes" if rep["version"]["valid"] else "NO")
     st.caption(f"version {rep['version']['version_id']} · split {rep['split']['method']} (seed {rep['split']['seed']})")

@@ -14,6 +14,7 @@ import polars as pl
 import streamlit as st
 
 from lensforge.app.common import actor, flash, ingested_or_explain, prefill, run_page, shown_errors, table, text_block
+from lensforge.catalog.constants import SPLITS
 from lensforge.curate import samples
 from lensforge.curate.decisions import (
     ACTIONS,
@@ -151,7 +152,7 @@ def render(ws: Workspace) -> None:
     c1, c2, c3 = st.columns([3, 1, 1])
     datasets = c1.multiselect("Datasets", ids, key="smp_datasets")
     languages = c2.multiselect("Languages", sorted(set(versions["language"].to_list())), key="smp_languages")
-    splits = c3.multiselect("Splits", list(samples.SPLITS), key="smp_splits")
+    splits = c3.multiselect("Splits", list(SPLITS), key="smp_splits")
     c4, c5, c6 = st.columns([2, 3, 1])
     options = samples.label_options(sources, tuple(datasets))
     for chosen in st.session_state.get("smp_labels", []):  # a label passed in the URL stays selectable

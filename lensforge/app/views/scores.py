@@ -8,9 +8,17 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from lensforge.app import queries
 from lensforge.app.common import ingested_or_explain, pick_index, run_page, table
-from lensforge.evaluate.api import class_breakdown, get_eval, is_classical, list_evals, newest_classical, score_table
+from lensforge.evaluate.api import (
+    CHAIN_COLUMN,
+    class_breakdown,
+    get_eval,
+    is_classical,
+    list_evals,
+    newest_classical,
+    predictions_side_by_side,
+    score_table,
+)
 from lensforge.evaluate.metrics import percent
 from lensforge.workspace import Workspace
 
@@ -141,7 +149,8 @@ def _per_class(ws: Workspace, scored: dict[str, Any], evals: dict[str, dict[str,
     dataset = c1.selectbox("Dataset", labelled, key="sc_class_dataset")
     column = c2.selectbox("Evaluation", list(evals), index=len(evals) - 1, key="sc_class_eval")
     parts = class_breakdown(ws, evals[column]["eval_id"], dataset)
-    table(parts["per_class"].with_columns(pl.col("precision", "recall", "f1").round(3)))
+    per_class = parts["per_class"].with_columns(pl.col("precision", "recall", "f1").round(3))
+    table(per_class.select("label", CHAIN_COLUMN, pl.exclude("label", CHAIN_COLUMN)))
     if parts["confusion"] is None:
         st.caption("Multi-label answers have no confusion matrix: each label is its own yes/no (see the table).")
         return
@@ -164,7 +173,7 @@ def _per_class(ws: Workspace, scored: dict[str, Any], evals: dict[str, dict[str,
 
 
 def _samples(ws: Workspace, a: dict[str, Any], b: dict[str, Any]) -> None:
-    joined = queries.predictions_side_by_side(ws, a, b)
+    joined = predictions_side_by_side(ws, a, b)
     if joined.is_empty():
         st.caption("No predictions to compare (the two evaluations share no sample).")
         return

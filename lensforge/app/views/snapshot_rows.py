@@ -1,7 +1,7 @@
 """Snapshot rows: a snapshot as the model sees it, row by row: instruction, input and answer.
 
 Reads the snapshot's Parquet files in place through DuckDB, a page at a time, per split and dataset
-(`lensforge.app.queries.snapshot_rows`). The Snapshots and Mixtures pages link here with `?snapshot=…`.
+(`lensforge.release.rows.snapshot_rows`). The Snapshots and Mixtures pages link here with `?snapshot=…`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lensforge.app import queries
 from lensforge.app.common import ingested_or_explain, prefill, run_page, table, text_block
-from lensforge.release.snapshot import get_snapshot, list_snapshots
+from lensforge.catalog.constants import SPLITS
+from lensforge.release.rows import snapshot_rows
+from lensforge.release.store import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import Workspace
 
 PAGE_ROWS = 25
@@ -30,9 +31,9 @@ def render(ws: Workspace) -> None:
     c1, c2 = st.columns([3, 2])
     sid = c1.selectbox("Snapshot", ids, format_func=labels.get, key="sr_snapshot")
     info = get_snapshot(ws, sid)
-    split = c2.radio("Split", list(queries.SNAPSHOT_SPLITS), horizontal=True, key="sr_split")
-    folder = ws.root / info["path"]
-    names = queries.snapshot_rows(ws, folder, split, limit=1).datasets
+    split = c2.radio("Split", list(SPLITS), horizontal=True, key="sr_split")
+    folder = snapshot_dir(ws, info)
+    names = snapshot_rows(ws, folder, split, limit=1).datasets
     c3, c4, c5 = st.columns([3, 2, 2])
     datasets = c3.multiselect("Datasets", names, key="sr_datasets")
     text = c4.text_input("Text in the input or the answer", key="sr_text")
@@ -40,10 +41,10 @@ def render(ws: Workspace) -> None:
     flt = (sid, split, tuple(datasets), text, sample)
     if st.session_state.get("sr_last") != flt:
         st.session_state["sr_last"], st.session_state["sr_page"] = flt, 1
-    total = queries.snapshot_rows(ws, folder, split, datasets=tuple(datasets), text=text, sample_id=sample, limit=1)
+    total = snapshot_rows(ws, folder, split, datasets=tuple(datasets), text=text, sample_id=sample, limit=1)
     pages = max(1, -(-total.total // PAGE_ROWS))
     page = st.number_input(f"Page (of {pages:,})", 1, pages, key="sr_page")
-    result = queries.snapshot_rows(
+    result = snapshot_rows(
         ws,
         folder,
         split,

@@ -14,7 +14,7 @@ import streamlit as st
 from lensforge.app.common import actor, flash, ingested_or_explain, link, run_page, shown_errors, table
 from lensforge.curate.mappings import mapping_chain
 from lensforge.release.publish import TOKEN_ENV, export_snapshot, publish_to_hub
-from lensforge.release.snapshot import get_snapshot, list_snapshots
+from lensforge.release.store import get_snapshot, list_snapshots, snapshot_dir
 from lensforge.workspace import Workspace
 
 NO_TOKEN = (
@@ -115,7 +115,7 @@ def _details(ws: Workspace, history: pl.DataFrame) -> None:
         )
     st.markdown("**Publications**")
     _publications(info)
-    header, body = _card(ws.root / info["path"])
+    header, body = _card(snapshot_dir(ws, info))
     with st.expander("Dataset card (README.md)"):
         if header:
             st.code(header, language="yaml")

@@ -16,7 +16,8 @@ import streamlit as st
 
 from lensforge.app import queries
 from lensforge.app.common import actor, flash, ingested_or_explain, run_page, shown_errors, table
-from lensforge.release.snapshot import list_snapshots
+from lensforge.finetune.runs import recorded_runs, run_metrics
+from lensforge.release.store import list_snapshots
 from lensforge.workspace import Workspace
 
 REFRESH_SECONDS = 2.0
@@ -83,13 +84,13 @@ def _panel(ws: Workspace, ft: ModuleType | None, run_id: str) -> None:
         run = ft.get_run(ws, run_id)
         metrics = pl.DataFrame(run["metrics"], schema=["step", "loss", "learning_rate", "epoch"], orient="row")
     else:
-        rows = queries.runs_table(ws).filter(pl.col("run_id") == run_id)
+        rows = recorded_runs(ws).filter(pl.col("run_id") == run_id)
         if rows.is_empty():
             st.error(f"no run {run_id!r}")
             return
         run = rows.to_dicts()[0]
         run["log_path"] = str(ws.runs_dir / run_id / "log.txt")
-        metrics = queries.run_metrics(ws, run_id)
+        metrics = run_metrics(ws, run_id)
     status = run["status"]
     cols = st.columns(5)
     cols[0].metric("Status", status)
@@ -135,7 +136,7 @@ def render(ws: Workspace) -> None:
     elif ft is not None:
         _start(ws, ft, history["snapshot_id"].to_list())
 
-    runs = ft.list_runs(ws) if ft is not None else queries.runs_table(ws)
+    runs = ft.list_runs(ws) if ft is not None else recorded_runs(ws)
     st.subheader("Runs")
     if runs.is_empty():
         st.caption("No run yet.")

@@ -22,17 +22,21 @@ from typing import Any
 
 import yaml
 
+from lensforge.catalog.constants import TASK_TYPES
+from lensforge.instruct.checks import (
+    MAX_CHARS,
+    MIN_CHARS,
+    NEAR_DUPLICATE,
+    SCRIPT_SHARE,
+    jaccard,
+    letter_script,
+    script_share,
+)
 from lensforge.instruct.providers.base import LLMRequest, LLMResponse, ProviderError
 
 DEFAULT_MODEL = "lensforge-offline-1"
 INSTRUCTION_LANGUAGES: tuple[str, ...] = ("en", "ar", "hi")
-TASK_TYPES: tuple[str, ...] = ("classification", "multilabel", "pair_classification", "generation")
 
-# The factory's validation rules, mirrored so nothing this provider returns gets rejected.
-MIN_CHARS = 40
-MAX_CHARS = 600
-MAX_JACCARD = 0.8  # word-level Jaccard between any two instructions must stay below this
-MIN_SCRIPT_SHARE = 0.6  # share of letters in the instruction language's script
 
 # Sampling effort: compose candidates until n are accepted or the template space looks exhausted.
 _MIN_ATTEMPTS = 3000
@@ -63,30 +67,11 @@ def load_templates() -> dict[str, Any]:
 # --- checks shared with the tests (the factory applies the same rules) ---------------------------------
 
 
-def _script(ch: str) -> str | None:
-    """Which of our three scripts a letter belongs to, or None for any other script."""
-    cp = ord(ch)
-    if 0x0600 <= cp <= 0x06FF or 0x0750 <= cp <= 0x077F or 0x08A0 <= cp <= 0x08FF or 0xFB50 <= cp <= 0xFEFF:
-        return "ar"
-    if 0x0900 <= cp <= 0x097F or 0xA8E0 <= cp <= 0xA8FF:
-        return "hi"
-    if cp < 0x0250:
-        return "en"
-    return None
-
-
-def script_share(text: str, language: str) -> float:
-    """Share of the letters in `text` written in `language`'s script (ar: Arabic, hi: Devanagari, en: Latin)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(1 for c in letters if _script(c) == language) / len(letters)
-
-
 def word_sets(text: str) -> tuple[frozenset[str], ...]:
-    """The text's word set under several plausible tokenisations (whitespace, stripped, regex \\w+).
+    """The text's word set under several tokenisations (whitespace, punctuation stripped, regex \\w+).
 
-    The factory's exact tokeniser is not fixed here, so near-duplicate checks pass under all of them.
+    Stricter than the factory on purpose: an instruction kept here is no near duplicate under any of them, the
+    factory's `words` included.
     """
     low = text.lower()
     raw = low.split()
@@ -98,16 +83,9 @@ def word_sets(text: str) -> tuple[frozenset[str], ...]:
     )
 
 
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard similarity of two word sets (0 for two empty sets)."""
-    if not a and not b:
-        return 0.0
-    return len(a & b) / len(a | b)
-
-
 def near_duplicate(a: tuple[frozenset[str], ...], b: tuple[frozenset[str], ...]) -> bool:
     """True when any tokenisation puts the two texts at or above the Jaccard limit."""
-    return any(jaccard(x, y) >= MAX_JACCARD for x, y in zip(a, b, strict=True))
+    return any(jaccard(x, y) >= NEAR_DUPLICATE for x, y in zip(a, b, strict=True))
 
 
 # --- the request, as structured facts -------------------------------------------------------------------
@@ -249,7 +227,7 @@ class _Composer:
             # Unknown task in English: its own name still reads well ("Toxicity Detection" -> "toxicity").
             base["task_name"] = task_key
             base["topic"] = re.sub(r"\s+(detection|classification|identification|categorization)$", "", task_key)
-        if spec.task_definition and script_share(spec.task_definition, lang) >= MIN_SCRIPT_SHARE:
+        if spec.task_definition and script_share(spec.task_definition, lang) >= SCRIPT_SHARE:
             base["definition"] = _finish(spec.task_definition, lang)
 
         names = spec.label_names()
@@ -285,7 +263,7 @@ class _Composer:
             spec.task_type == "generation" or self.usable.get("openers_plain") or self.usable.get("openers_labels")
         ):
             raise ProviderError(f"offline provider: no usable {lang} templates for {spec.task_type} task {spec.task!r}")
-        latin = sum(1 for c in "".join(names) if c.isalpha() and _script(c) == "en")
+        latin = sum(1 for c in "".join(names) if c.isalpha() and letter_script(c) == "en")
         self.latin_heavy = lang != "en" and latin > _LATIN_HEAVY_LETTERS
 
     def _noun_keys(self, data: dict[str, Any], task_key: str) -> list[str]:
@@ -356,7 +334,7 @@ class _Composer:
         """The factory's per-instruction rules: length, script share, every label named."""
         if not MIN_CHARS <= len(text) <= MAX_CHARS:
             return False
-        if script_share(text, self.lang) < MIN_SCRIPT_SHARE:
+        if script_share(text, self.lang) < SCRIPT_SHARE:
             return False
         return all(self.spec.names_label(text, lab) for lab in self.spec.labels)
 
