@@ -15,7 +15,7 @@ import unicodedata
 import polars as pl
 import pytest
 
-from lensforge.ingest.clean import _HTML_ENTITY, _collapse_whitespace, nfkc, normalise_series
+from lensforge.ingest.clean import _HTML_ENTITY, NormaliseText, TextKey, _collapse_whitespace, nfkc, normalise_series
 from lensforge.ingest.nfkc_table import UNICODE_VERSION, build_tables, nfkc_tables, not_nfkc_pattern
 from lensforge.ingest.normalise import (
     _ARABIC_MARKS,
@@ -129,6 +129,24 @@ def test_key_transformations_skip_no_text_they_would_change(shared_data):
     texts = pl.concat([real, pl.Series([*cut, *random_texts], dtype=pl.String)])
     assert _text_keys_each(texts).to_list() == _key_every(texts).to_list()
     assert _text_keys_each(pl.Series(cut[:3])).to_list() == ["كتب قلم", "قلم", "قلم"]
+
+
+@pytest.mark.parametrize("html_unescape,strip_outer_quotes", [(False, False), (True, True)])
+def test_normalise_and_key_steps_sharing_one_scan_give_what_each_scan_gives(
+    shared_data, html_unescape, strip_outer_quotes
+):
+    # The normalise step's one scan (for both steps) must clear no text either step would change; HTML
+    # entities can turn a cleared text into one with a capital or a mark.
+    extra = ["&Eacute;t&eacute; &amp; co", "&#x41;BC", "x &#1611; y", '"Quoted"', '" spaced "', "&quot;Q&quot;"]
+    texts = pl.concat([_real_texts(shared_data), pl.Series(extra, dtype=pl.String)])
+    frame = pl.DataFrame({"text_original": texts})
+    step = NormaliseText(html_unescape=html_unescape, strip_outer_quotes=strip_outer_quotes)
+    normalised = step.run(frame, ctx=None).kept  # type: ignore[arg-type]
+    keyed = TextKey().run(normalised, ctx=None).kept  # type: ignore[arg-type]
+    text = normalise_series(texts, html_unescape=html_unescape, strip_outer_quotes=strip_outer_quotes)
+    assert keyed.columns == ["text_original", "text", "text_key"]  # the shared scan's hint is gone
+    assert keyed["text"].to_list() == text.to_list()
+    assert keyed["text_key"].to_list() == text_keys(text).to_list()
 
 
 # --- readers: the one-parse fast path against the careful path, file by file ------------------------------

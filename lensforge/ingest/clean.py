@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import polars as pl
 
 from lensforge.ingest.nfkc_table import not_nfkc_pattern
-from lensforge.ingest.normalise import ODD_SPACE_PATTERN, apply_where, needs_whitespace_fix, text_key_expr
+from lensforge.ingest.normalise import (
+    ODD_SPACE_PATTERN,
+    apply_where,
+    contains_among,
+    key_suspects,
+    needs_whitespace_fix,
+    text_key_expr,
+    text_keys,
+)
 from lensforge.ingest.schema import TEXT_MAX_CHARS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput, drop_where
 
@@ -48,15 +56,19 @@ def _collapse_whitespace(s: pl.Series) -> pl.Series:
     return apply_where(s, needs_whitespace_fix(s), lambda x: x.str.replace_all(r"\s+", " ").str.strip_chars())
 
 
-def normalise_series(s: pl.Series, *, html_unescape: bool, strip_outer_quotes: bool) -> pl.Series:
+def normalise_series(
+    s: pl.Series, *, html_unescape: bool, strip_outer_quotes: bool, among: pl.Series | None = None
+) -> pl.Series:
     """NFKC, optional HTML unescaping and outer-quote stripping, whitespace collapsed to single spaces.
 
     One regex scan finds the texts NFKC or whitespace collapsing could change; both run on those alone
-    (the Python NFKC check costs ~1 us a text, and most texts need neither).
+    (the Python NFKC check costs ~1 us a text, and most texts need neither). `among`, when given, flags
+    the only texts that can be suspects (an earlier, wider scan cleared the others).
     """
     if s.dtype != pl.String or s.null_count() == s.len():
         return s
-    suspect = s.str.contains(_normalise_suspects()).fill_null(False)
+    pattern = _normalise_suspects()
+    suspect = (s.str.contains(pattern) if among is None else contains_among(s, among, pattern)).fill_null(False)
     s = apply_where(s, suspect, nfkc)
     if html_unescape:
         entity = s.str.contains(_HTML_ENTITY).fill_null(False)
@@ -70,19 +82,41 @@ def normalise_series(s: pl.Series, *, html_unescape: bool, strip_outer_quotes: b
     return s
 
 
+# A hint NormaliseText leaves for TextKey (which drops it): the text is its own key, as one scan found.
+PLAIN_TEXT = "_plain_text"
+
+
+@functools.cache
+def _text_suspects() -> str:
+    """What normalising or keying a text could change, in one pattern: a regex scan of a text that does not
+    match costs the same whatever the pattern, so one scan clears a text for both steps."""
+    return f"{_normalise_suspects()}|{key_suspects()}"
+
+
 @dataclass
 class NormaliseText(Step):
-    """`text` is the cleaned `text_original`; a pair's second text and a target are cleaned in place. Drops nothing."""
+    """`text` is the cleaned `text_original`; a pair's second text and a target are cleaned in place. Drops nothing.
+
+    Also adds PLAIN_TEXT: texts that neither normalising nor keying would change (one scan for both
+    steps; each step then scans only the others for its own reasons)."""
 
     html_unescape: bool = False
     strip_outer_quotes: bool = False
     name: str = "normalise"
     needs: tuple[str, ...] = ("text_original",)
-    adds: tuple[str, ...] = ("text",)
+    adds: tuple[str, ...] = ("text", PLAIN_TEXT)
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         opts = {"html_unescape": self.html_unescape, "strip_outer_quotes": self.strip_outer_quotes}
-        cleaned = [normalise_series(frame["text_original"], **opts).alias("text")]
+        original = frame["text_original"]
+        if original.dtype == pl.String:
+            maybe = original.str.contains(_text_suspects()).fill_null(False)
+        else:  # every text null
+            maybe = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+        text = normalise_series(original, **opts, among=maybe)
+        # Unchanged and cleared: HTML unescaping can change a text the scan cleared, so compare as well.
+        plain = ~maybe & text.eq_missing(original)
+        cleaned = [text.alias("text"), plain.alias(PLAIN_TEXT)]
         cleaned += [normalise_series(frame[c], **opts) for c in ("text_pair", "target") if c in frame.columns]
         return StepOutput(kept=frame.with_columns(cleaned))
 
@@ -97,14 +131,15 @@ class TextKey(Step):
     adds: tuple[str, ...] = ("text_key",)
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
-        key = text_key_expr("text")
+        plain = frame[PLAIN_TEXT] if PLAIN_TEXT in frame.columns else None
+        key: pl.Expr = pl.lit(text_keys(frame["text"], plain))
         if "text_pair" in frame.columns and frame["text_pair"].null_count() < frame.height:
             key = (
                 pl.when(pl.col("text_pair").is_null())
                 .then(key)
                 .otherwise(pl.concat_str([key, pl.lit(" \x1f "), text_key_expr("text_pair")]))
             )
-        return StepOutput(kept=frame.with_columns(key.alias("text_key")))
+        return StepOutput(kept=frame.with_columns(key.alias("text_key")).drop(PLAIN_TEXT, strict=False))
 
 
 @dataclass

@@ -88,7 +88,7 @@ _EDGE_QUOTE_CHARS = ['"', "'", "“", "”", "«", "»", "„", "`"]
 
 
 @functools.cache
-def _key_suspects() -> str:
+def key_suspects() -> str:
     """One regex for every text the key's transformations could change: a character that changes when
     lower-cased, a link or mention, an Arabic mark, whitespace to collapse, a quote at either end."""
     quotes = "[" + "".join(_literal(c) for c in _EDGE_QUOTE_CHARS) + "]"
@@ -105,7 +105,7 @@ def _key_suspects() -> str:
     )
 
 
-def _flag(s: pl.Series, among: pl.Series, pattern: str) -> pl.Series:
+def contains_among(s: pl.Series, among: pl.Series, pattern: str) -> pl.Series:
     """`s.str.contains(pattern)`, scanning only the rows `among` flags (the others are known not to match)."""
     rows = among.arg_true()
     out = pl.repeat(False, s.len(), dtype=pl.Boolean, eager=True)
@@ -133,15 +133,15 @@ def _text_keys_each(s: pl.Series) -> pl.Series:
     else), which literal searches find.
     """
     rare = s.str.contains(_rare_in_key()).fill_null(False)
-    key = apply_where(s, _flag(s, rare, _LOWER), lambda x: x.str.to_lowercase())
+    key = apply_where(s, contains_among(s, rare, _LOWER), lambda x: x.str.to_lowercase())
     web = key.str.contains_any(["http", "www.", "@"]).fill_null(False)
     key = apply_where(key, web, lambda x: x.str.replace_all(_URL, " ").str.replace_all(_MENTION, " "))
     tatweel = key.str.contains(_TATWEEL, literal=True).fill_null(False)
     key = apply_where(key, tatweel, lambda x: x.str.replace_all(_TATWEEL, "", literal=True))
-    marks = _flag(key, rare, _ARABIC_DIACRITICS)  # lower-casing and cutting links add no diacritic
+    marks = contains_among(key, rare, _ARABIC_DIACRITICS)  # lower-casing and cutting links add no diacritic
     key = apply_where(key, marks, lambda x: x.str.replace_all(_ARABIC_DIACRITICS, ""))
     cut = web | tatweel | marks
-    spaced = _flag(key, rare, ODD_SPACE_PATTERN) | (
+    spaced = contains_among(key, rare, ODD_SPACE_PATTERN) | (
         cut & (key.str.contains("  ", literal=True) | key.str.starts_with(" ") | key.str.ends_with(" "))
     )
     key = apply_where(key, spaced, lambda x: x.str.replace_all(r"\s{2,}", " ").str.strip_chars())
@@ -149,14 +149,18 @@ def _text_keys_each(s: pl.Series) -> pl.Series:
     return apply_where(key, edged, lambda x: x.str.replace_all(_EDGE_QUOTES, "").str.strip_chars())
 
 
-def text_keys(s: pl.Series) -> pl.Series:
+def text_keys(s: pl.Series, plain: pl.Series | None = None) -> pl.Series:
     """The dedup key of each (cleaned, NFKC) text: case-folded, URLs and @mentions gone, Arabic marks and
     tatweel gone, runs of whitespace collapsed, quotes at either end gone.
 
     One regex scan finds the texts any of these would change (on a typical corpus, a minority: a text
     without capitals, links, marks or edge quotes is its own key); the transformations run on those only.
+    `plain`, when given, flags texts an earlier, wider scan already cleared (see NormaliseText): only the
+    others are scanned.
     """
-    return apply_where(s, s.str.contains(_key_suspects()), _text_keys_each)
+    pattern = key_suspects()
+    suspects = s.str.contains(pattern) if plain is None else contains_among(s, ~plain.fill_null(False), pattern)
+    return apply_where(s, suspects, _text_keys_each)
 
 
 def text_key_expr(col: str) -> pl.Expr:
