@@ -1,7 +1,7 @@
 """Ingest at the paper's scale, per format and shape: lensforge against a pandas run of the same steps.
 
     python bench/ingest_scale.py [--shapes tsv,csv,jsonl,llamalens,tiny] [--rows 2700000] [--datasets 24]
-                                 [--skip-pandas] [--near-dup]
+                                 [--skip-pandas] [--near-dup] [--codecs]
 
 Shapes (each synthesised, ingested and reported on its own):
   tsv        2.7M rows in 24 datasets, unquoted TSV
@@ -20,6 +20,10 @@ then prints wall time, peak RSS, the ratio, whether both dropped the same rows f
 lensforge's per-step breakdown (seconds summed over datasets, from the per-step stats).
 Targets on the 2-core machine: <= 15 s and >= 10x pandas at 2.7M rows, peak RSS <= 4 GiB; tiny <= 10 s;
 near-dup (with --near-dup) <= 5 min.
+
+With --codecs, the last shape's kept rows are rewritten with each Parquet codec (what ingest's write step
+would cost with it) and read back whole by Polars and by DuckDB (as the snapshot build reads them): CPU
+seconds and size per codec, uncompressed (what ingest writes) first.
 """
 
 from __future__ import annotations
@@ -333,6 +337,46 @@ def bench_shape(shape: str, args: argparse.Namespace, env: dict[str, str]) -> No
     )
 
 
+CODECS: dict[str, dict] = {
+    "uncompressed": {"compression": "uncompressed"},
+    "lz4": {"compression": "lz4"},
+    "snappy": {"compression": "snappy"},
+    "zstd-1": {"compression": "zstd", "compression_level": 1},
+}
+
+
+def bench_codecs(ws: Path) -> None:
+    """Kept-row Parquet per codec: write CPU seconds, bytes, and CPU seconds to read it all back."""
+    import duckdb
+
+    kept = sorted(p for p in ws.glob("datasets/*/v*/*.parquet") if p.stem != "quarantine")
+    if not kept:
+        print("codecs: no kept files to rewrite")
+        return
+    frames = [pl.read_parquet(p) for p in kept]
+    con = duckdb.connect()
+    print(f"codecs ({sum(f.height for f in frames):,} kept rows in {len(kept)} files, CPU seconds):")
+    for name, options in CODECS.items():
+        folder = OUT / "codecs" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        started = time.process_time()
+        for i, frame in enumerate(frames):
+            frame.write_parquet(folder / f"{i}.parquet", **options)
+        write = time.process_time() - started
+        size = sum(p.stat().st_size for p in folder.iterdir())
+        started = time.process_time()
+        pl.scan_parquet(folder / "*.parquet").collect()
+        polars_read = time.process_time() - started
+        started = time.process_time()
+        con.sql(f"SELECT * FROM read_parquet('{folder}/*.parquet')").to_arrow_table()
+        duck_read = time.process_time() - started
+        print(
+            f"  {name:12s} write {write:5.2f}, {size / 1e6:6.0f} MB, read: Polars {polars_read:5.2f}, DuckDB {duck_read:5.2f}"
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", default="tsv,csv,jsonl,llamalens,tiny")
@@ -340,10 +384,14 @@ def main() -> None:
     ap.add_argument("--datasets", type=int, default=24)
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--near-dup", action="store_true", help="also time the cross-dataset near-duplicate report")
+    ap.add_argument("--codecs", action="store_true", help="also compare Parquet codecs on the last shape's kept rows")
     args = ap.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    for shape in args.shapes.split(","):
-        bench_shape(shape.strip(), args, env)
+    shapes = [shape.strip() for shape in args.shapes.split(",")]
+    for shape in shapes:
+        bench_shape(shape, args, env)
+    if args.codecs:
+        bench_codecs((OUT if shapes[-1] == "tsv" else OUT / shapes[-1]) / "workspace")
 
     if args.near_dup:
         ws = OUT / "workspace"

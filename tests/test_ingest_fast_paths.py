@@ -15,9 +15,17 @@ import unicodedata
 import polars as pl
 import pytest
 
-from lensforge.ingest.clean import _HTML_ENTITY, _collapse_whitespace, nfkc, normalise_series
+from lensforge.ingest.clean import _HTML_ENTITY, NormaliseText, TextKey, _collapse_whitespace, nfkc, normalise_series
 from lensforge.ingest.nfkc_table import UNICODE_VERSION, build_tables, nfkc_tables, not_nfkc_pattern
-from lensforge.ingest.normalise import _text_keys_each, apply_where, text_keys
+from lensforge.ingest.normalise import (
+    _ARABIC_MARKS,
+    _EDGE_QUOTES,
+    _MENTION,
+    _URL,
+    _text_keys_each,
+    apply_where,
+    text_keys,
+)
 
 # Texts each fast path must not get wrong: compatibility forms, composable and reorderable marks
 # (Arabic shadda before fatha is out of canonical order; Devanagari nukta and Hangul jamo compose),
@@ -101,6 +109,44 @@ def test_key_scan_gives_what_keying_every_text_gives(shared_data):
         "see and now",
         "quoted",
     ]
+
+
+def _key_every(texts: pl.Series) -> pl.Series:
+    """The key with every transformation run on every text (the careful path)."""
+    key = texts.str.to_lowercase().str.replace_all(_URL, " ").str.replace_all(_MENTION, " ")
+    key = key.str.replace_all(_ARABIC_MARKS, "").str.replace_all(r"\s{2,}", " ").str.strip_chars()
+    return key.str.replace_all(_EDGE_QUOTES, "").str.strip_chars()
+
+
+def test_key_transformations_skip_no_text_they_would_change(shared_data):
+    # Texts with no capital, diacritic or odd space, where cutting a mark, link or mention leaves a double
+    # or edge space (the case the narrowed whitespace check must still catch), among real and random texts.
+    cut = ["كتب ـ قلم", "ـ قلم", "قلم ـ", "a @user b", "@user b", "see www.x.y", "bـــ c ـ", "ـ"]
+    rng = random.Random(5)
+    pool = [*"abA \t\u00a0\u3000@.:/\"'«»`\u0640\u064e\u0651İΣ", "http://x ", "www.q", "@u", " \u0640", "\u0640 "]
+    random_texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 12))) for _ in range(100_000)]
+    real = normalise_series(_real_texts(shared_data), html_unescape=False, strip_outer_quotes=False)
+    texts = pl.concat([real, pl.Series([*cut, *random_texts], dtype=pl.String)])
+    assert _text_keys_each(texts).to_list() == _key_every(texts).to_list()
+    assert _text_keys_each(pl.Series(cut[:3])).to_list() == ["كتب قلم", "قلم", "قلم"]
+
+
+@pytest.mark.parametrize("html_unescape,strip_outer_quotes", [(False, False), (True, True)])
+def test_normalise_and_key_steps_sharing_one_scan_give_what_each_scan_gives(
+    shared_data, html_unescape, strip_outer_quotes
+):
+    # The normalise step's one scan (for both steps) must clear no text either step would change; HTML
+    # entities can turn a cleared text into one with a capital or a mark.
+    extra = ["&Eacute;t&eacute; &amp; co", "&#x41;BC", "x &#1611; y", '"Quoted"', '" spaced "', "&quot;Q&quot;"]
+    texts = pl.concat([_real_texts(shared_data), pl.Series(extra, dtype=pl.String)])
+    frame = pl.DataFrame({"text_original": texts})
+    step = NormaliseText(html_unescape=html_unescape, strip_outer_quotes=strip_outer_quotes)
+    normalised = step.run(frame, ctx=None).kept  # type: ignore[arg-type]
+    keyed = TextKey().run(normalised, ctx=None).kept  # type: ignore[arg-type]
+    text = normalise_series(texts, html_unescape=html_unescape, strip_outer_quotes=strip_outer_quotes)
+    assert keyed.columns == ["text_original", "text", "text_key"]  # the shared scan's hint is gone
+    assert keyed["text"].to_list() == text.to_list()
+    assert keyed["text_key"].to_list() == text_keys(text).to_list()
 
 
 # --- readers: the one-parse fast path against the careful path, file by file ------------------------------

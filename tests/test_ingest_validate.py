@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -408,3 +412,30 @@ def test_validating_many_versions_together_gives_each_its_own_results(monkeypatc
             assert not failures(together[0]) and not failures(together[1])
     unique = by_name(validate_many(passing[1:2])[0])[("expect_column_values_to_be_unique", "sample_id")]
     assert unique.observed_value["element_count"] == 150
+
+
+_DEFERRED_PROBE = """
+import sys
+import polars as pl
+from lensforge.ingest.validate import ValidationRequest, _DeferredModule, validate_many
+frame = pl.DataFrame({"sample_id": ["a", "b"], "split": ["train", "test"], "text": ["one two", "three four"],
+                      "text_key": ["one two", "three four"], "label": ["pos", "bad"]})
+results = validate_many([ValidationRequest(frame, "classification", ["pos", "neg"])])[0]
+print([r.success for r in results])
+print(sorted(n for n in ("scipy.stats", "altair") if isinstance(sys.modules.get(n), _DeferredModule)))
+from scipy import stats
+import altair
+print(round(float(stats.entropy([0.5, 0.5])), 4), altair.Chart.__name__, type(sys.modules["scipy.stats"]).__name__)
+"""
+
+
+def test_ge_validates_without_importing_scipy_stats_or_altair_and_both_still_import():
+    # A fresh process: in this one another test may have imported them already.
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", _DEFERRED_PROBE], env=env, capture_output=True, text=True, check=True, timeout=120
+    ).stdout.splitlines()
+    assert out[0] == "[True, True, True, True, False, True, True, True, True]"  # the label outside the space fails
+    assert out[1] == "['altair', 'scipy.stats']"  # validation never needed them
+    assert out[2] == "0.6931 Chart module"  # and they import for real when read

@@ -15,11 +15,21 @@ from dataclasses import dataclass
 import polars as pl
 
 from lensforge.ingest.nfkc_table import not_nfkc_pattern
-from lensforge.ingest.normalise import ODD_SPACE_PATTERN, apply_where, needs_whitespace_fix, text_key_expr
+from lensforge.ingest.normalise import (
+    ODD_SPACE_PATTERN,
+    apply_where,
+    contains_among,
+    key_suspects,
+    needs_whitespace_fix,
+    text_key_expr,
+    text_keys,
+)
 from lensforge.ingest.schema import TEXT_MAX_CHARS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput, drop_where
 
 _HTML_ENTITY = r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);"
+# Seed of the 64-bit key hashes that pick candidates for leakage and dedup (within one run only).
+_KEY_HASH_SEED = 11
 
 
 def nfkc(s: pl.Series) -> pl.Series:
@@ -46,15 +56,19 @@ def _collapse_whitespace(s: pl.Series) -> pl.Series:
     return apply_where(s, needs_whitespace_fix(s), lambda x: x.str.replace_all(r"\s+", " ").str.strip_chars())
 
 
-def normalise_series(s: pl.Series, *, html_unescape: bool, strip_outer_quotes: bool) -> pl.Series:
+def normalise_series(
+    s: pl.Series, *, html_unescape: bool, strip_outer_quotes: bool, among: pl.Series | None = None
+) -> pl.Series:
     """NFKC, optional HTML unescaping and outer-quote stripping, whitespace collapsed to single spaces.
 
     One regex scan finds the texts NFKC or whitespace collapsing could change; both run on those alone
-    (the Python NFKC check costs ~1 us a text, and most texts need neither).
+    (the Python NFKC check costs ~1 us a text, and most texts need neither). `among`, when given, flags
+    the only texts that can be suspects (an earlier, wider scan cleared the others).
     """
     if s.dtype != pl.String or s.null_count() == s.len():
         return s
-    suspect = s.str.contains(_normalise_suspects()).fill_null(False)
+    pattern = _normalise_suspects()
+    suspect = (s.str.contains(pattern) if among is None else contains_among(s, among, pattern)).fill_null(False)
     s = apply_where(s, suspect, nfkc)
     if html_unescape:
         entity = s.str.contains(_HTML_ENTITY).fill_null(False)
@@ -68,19 +82,41 @@ def normalise_series(s: pl.Series, *, html_unescape: bool, strip_outer_quotes: b
     return s
 
 
+# A hint NormaliseText leaves for TextKey (which drops it): the text is its own key, as one scan found.
+PLAIN_TEXT = "_plain_text"
+
+
+@functools.cache
+def _text_suspects() -> str:
+    """What normalising or keying a text could change, in one pattern: a regex scan of a text that does not
+    match costs the same whatever the pattern, so one scan clears a text for both steps."""
+    return f"{_normalise_suspects()}|{key_suspects()}"
+
+
 @dataclass
 class NormaliseText(Step):
-    """`text` is the cleaned `text_original`; a pair's second text and a target are cleaned in place. Drops nothing."""
+    """`text` is the cleaned `text_original`; a pair's second text and a target are cleaned in place. Drops nothing.
+
+    Also adds PLAIN_TEXT: texts that neither normalising nor keying would change (one scan for both
+    steps; each step then scans only the others for its own reasons)."""
 
     html_unescape: bool = False
     strip_outer_quotes: bool = False
     name: str = "normalise"
     needs: tuple[str, ...] = ("text_original",)
-    adds: tuple[str, ...] = ("text",)
+    adds: tuple[str, ...] = ("text", PLAIN_TEXT)
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         opts = {"html_unescape": self.html_unescape, "strip_outer_quotes": self.strip_outer_quotes}
-        cleaned = [normalise_series(frame["text_original"], **opts).alias("text")]
+        original = frame["text_original"]
+        if original.dtype == pl.String:
+            maybe = original.str.contains(_text_suspects()).fill_null(False)
+        else:  # every text null
+            maybe = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+        text = normalise_series(original, **opts, among=maybe)
+        # Unchanged and cleared: HTML unescaping can change a text the scan cleared, so compare as well.
+        plain = ~maybe & text.eq_missing(original)
+        cleaned = [text.alias("text"), plain.alias(PLAIN_TEXT)]
         cleaned += [normalise_series(frame[c], **opts) for c in ("text_pair", "target") if c in frame.columns]
         return StepOutput(kept=frame.with_columns(cleaned))
 
@@ -95,14 +131,15 @@ class TextKey(Step):
     adds: tuple[str, ...] = ("text_key",)
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
-        key = text_key_expr("text")
+        plain = frame[PLAIN_TEXT] if PLAIN_TEXT in frame.columns else None
+        key: pl.Expr = pl.lit(text_keys(frame["text"], plain))
         if "text_pair" in frame.columns and frame["text_pair"].null_count() < frame.height:
             key = (
                 pl.when(pl.col("text_pair").is_null())
                 .then(key)
                 .otherwise(pl.concat_str([key, pl.lit(" \x1f "), text_key_expr("text_pair")]))
             )
-        return StepOutput(kept=frame.with_columns(key.alias("text_key")))
+        return StepOutput(kept=frame.with_columns(key.alias("text_key")).drop(PLAIN_TEXT, strict=False))
 
 
 @dataclass
@@ -145,23 +182,43 @@ class CrossSplitLeakage(Step):
     needs: tuple[str, ...] = ("split", "text_key")
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
-        test_keys = frame.filter(pl.col("split") == "test")["text_key"].unique()
-        dev_keys = frame.filter(pl.col("split") == "dev")["text_key"].unique()
-        if test_keys.len() == 0 and dev_keys.len() == 0:
+        split = pl.col("split")
+        # Candidates first, by a 64-bit hash of the key (hashing integers is far cheaper than strings); the
+        # exact keys are compared on the candidates only, so a hash collision costs time, never a row.
+        hashed = frame.select(split, pl.col("text_key").hash(seed=_KEY_HASH_SEED).alias("_h"))
+        test_h = hashed.filter(split == "test")["_h"].unique().implode()
+        dev_h = hashed.filter(split == "dev")["_h"].unique().implode()
+        maybe = hashed.select(
+            (((split != "test") & pl.col("_h").is_in(test_h)) | ((split == "train") & pl.col("_h").is_in(dev_h)))
+            .fill_null(False)
+            .alias("m")
+        )["m"]
+        if not maybe.any():
             return StepOutput(kept=frame)
-        in_test = pl.col("text_key").is_in(test_keys.implode())
-        in_dev = pl.col("text_key").is_in(dev_keys.implode())
+        rows = maybe.arg_true()
+        candidates = frame[rows]
+        shared = hashed["_h"].is_in(hashed["_h"].gather(rows).unique().implode())
+        held_out = frame.filter(shared & (hashed["split"] != "train"))  # test and dev rows sharing a hash
+        test_keys = held_out.filter(split == "test")["text_key"].unique().implode()
+        dev_keys = held_out.filter(split == "dev")["text_key"].unique().implode()
+        in_test = pl.col("text_key").is_in(test_keys)
+        in_dev = pl.col("text_key").is_in(dev_keys)
         reason = (
-            pl.when((pl.col("split") == "train") & in_test)
+            pl.when((split == "train") & in_test)
             .then(pl.lit("leak_test_in_train"))
-            .when((pl.col("split") == "dev") & in_test)
+            .when((split == "dev") & in_test)
             .then(pl.lit("leak_test_in_dev"))
-            .when((pl.col("split") == "train") & in_dev)
+            .when((split == "train") & in_dev)
             .then(pl.lit("leak_dev_in_train"))
         )
-        marked = frame.with_columns(reason.alias("_leak"))
+        leak = pl.repeat(None, frame.height, dtype=pl.String, eager=True).scatter(
+            rows, candidates.select(reason.alias("_leak"))["_leak"]
+        )
         out = drop_where(
-            marked, pl.col("_leak").is_not_null(), pl.col("_leak"), "same normalised text in a held-out split"
+            frame.with_columns(leak.alias("_leak")),
+            pl.col("_leak").is_not_null(),
+            pl.col("_leak"),
+            "same normalised text in a held-out split",
         )
         assert out.dropped is not None
         return StepOutput(kept=out.kept.drop("_leak"), dropped=out.dropped.drop("_leak"))
@@ -211,8 +268,9 @@ class ExactDedup(Step):
         else:
             label_key = pl.col("label").cast(pl.String).fill_null("").str.to_lowercase().str.replace_all(fold, "")
         group = ["split", "text_key"]  # for pair tasks text_key already holds both texts
-        # Only rows whose key occurs more than once in their split can be dropped: work on those alone.
-        repeated = pl.len().over(group) > 1
+        # Only rows whose key occurs more than once in their split can be dropped: work on those alone. They
+        # are picked by a 64-bit hash of the key (a collision only adds a candidate; the groups below are exact).
+        repeated = pl.len().over("split", pl.col("text_key").hash(seed=_KEY_HASH_SEED)) > 1
         marked = frame.with_columns(pl.int_range(pl.len()).alias("_order"), repeated.alias("_rep"))
         dupes = marked.filter(pl.col("_rep"))
         if dupes.height == 0:

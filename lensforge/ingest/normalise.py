@@ -34,7 +34,10 @@ READ_COLUMNS: tuple[str, ...] = (
 
 _URL = r"(?:https?://|www\.)\S+"
 _MENTION = r"@\w+"
-_ARABIC_MARKS = r"[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{06D6}-\x{06ED}\x{0640}]"  # diacritics and tatweel
+_ARABIC_DIACRITICS = r"[\x{0610}-\x{061A}\x{064B}-\x{065F}\x{0670}\x{06D6}-\x{06ED}]"
+_TATWEEL = "\u0640"  # removed with a literal search: ~3x cheaper than through the class, and common
+_ARABIC_MARKS = _ARABIC_DIACRITICS[:-1] + r"\x{0640}]"  # diacritics and tatweel
+_LOWER = r"\p{Changes_When_Lowercased}"  # a character lower-casing changes
 _EDGE_QUOTES = r"^[\"'“”«»„`]+|[\"'“”«»„`]+$"
 
 
@@ -85,13 +88,13 @@ _EDGE_QUOTE_CHARS = ['"', "'", "“", "”", "«", "»", "„", "`"]
 
 
 @functools.cache
-def _key_suspects() -> str:
+def key_suspects() -> str:
     """One regex for every text the key's transformations could change: a character that changes when
     lower-cased, a link or mention, an Arabic mark, whitespace to collapse, a quote at either end."""
     quotes = "[" + "".join(_literal(c) for c in _EDGE_QUOTE_CHARS) + "]"
     return "|".join(
         [
-            r"\p{Changes_When_Lowercased}",
+            _LOWER,
             "http",
             r"www\.",
             "@",
@@ -102,29 +105,62 @@ def _key_suspects() -> str:
     )
 
 
+def contains_among(s: pl.Series, among: pl.Series, pattern: str) -> pl.Series:
+    """`s.str.contains(pattern)`, scanning only the rows `among` flags (the others are known not to match)."""
+    rows = among.arg_true()
+    out = pl.repeat(False, s.len(), dtype=pl.Boolean, eager=True)
+    if rows.len() == 0:
+        return out
+    return out.scatter(rows, s.gather(rows).str.contains(pattern).fill_null(False))
+
+
+@functools.cache
+def _rare_in_key() -> str:
+    """A character with a lower case, an Arabic diacritic or odd whitespace: one scan for the three."""
+    return f"{_LOWER}|{_ARABIC_DIACRITICS}|{ODD_SPACE_PATTERN}"
+
+
 def _text_keys_each(s: pl.Series) -> pl.Series:
     """The key transformations, each run only on the texts it would change (found by a cheaper scan):
     lower-casing an Arabic or Devanagari text (which has no case) costs ~5x a scan for letters that have
-    a lower case, and most texts hold no link, mention or diacritic."""
-    key = apply_where(s, s.str.contains(r"\p{Changes_When_Lowercased}"), lambda x: x.str.to_lowercase())
-    web = key.str.contains_any(["http", "www.", "@"])
+    a lower case, and most texts hold no link, mention or diacritic.
+
+    A regex scan of a text that does not match costs the same whatever the pattern, so the three that
+    rarely match (case, diacritics, whitespace) are one scan, and each is asked separately only of the
+    texts that scan flags. Each transformation leaves a text without its pattern unchanged, so a mask may
+    flag more rows than need it, never fewer. Whitespace: a text the scan did not flag had single ASCII
+    spaces only; cutting a link, mention or mark out of it can leave a double or edge space (and nothing
+    else), which literal searches find.
+    """
+    rare = s.str.contains(_rare_in_key()).fill_null(False)
+    key = apply_where(s, contains_among(s, rare, _LOWER), lambda x: x.str.to_lowercase())
+    web = key.str.contains_any(["http", "www.", "@"]).fill_null(False)
     key = apply_where(key, web, lambda x: x.str.replace_all(_URL, " ").str.replace_all(_MENTION, " "))
-    marks = key.str.contains(_ARABIC_MARKS)
-    key = apply_where(key, marks, lambda x: x.str.replace_all(_ARABIC_MARKS, ""))
-    # Cut-out spans can leave runs of spaces; the scan for them is a cheap literal search.
-    key = apply_where(key, needs_whitespace_fix(key), lambda x: x.str.replace_all(r"\s{2,}", " ").str.strip_chars())
+    tatweel = key.str.contains(_TATWEEL, literal=True).fill_null(False)
+    key = apply_where(key, tatweel, lambda x: x.str.replace_all(_TATWEEL, "", literal=True))
+    marks = contains_among(key, rare, _ARABIC_DIACRITICS)  # lower-casing and cutting links add no diacritic
+    key = apply_where(key, marks, lambda x: x.str.replace_all(_ARABIC_DIACRITICS, ""))
+    cut = web | tatweel | marks
+    spaced = contains_among(key, rare, ODD_SPACE_PATTERN) | (
+        cut & (key.str.contains("  ", literal=True) | key.str.starts_with(" ") | key.str.ends_with(" "))
+    )
+    key = apply_where(key, spaced, lambda x: x.str.replace_all(r"\s{2,}", " ").str.strip_chars())
     edged = key.str.head(1).is_in(_EDGE_QUOTE_CHARS) | key.str.tail(1).is_in(_EDGE_QUOTE_CHARS)
     return apply_where(key, edged, lambda x: x.str.replace_all(_EDGE_QUOTES, "").str.strip_chars())
 
 
-def text_keys(s: pl.Series) -> pl.Series:
+def text_keys(s: pl.Series, plain: pl.Series | None = None) -> pl.Series:
     """The dedup key of each (cleaned, NFKC) text: case-folded, URLs and @mentions gone, Arabic marks and
     tatweel gone, runs of whitespace collapsed, quotes at either end gone.
 
     One regex scan finds the texts any of these would change (on a typical corpus, a minority: a text
     without capitals, links, marks or edge quotes is its own key); the transformations run on those only.
+    `plain`, when given, flags texts an earlier, wider scan already cleared (see NormaliseText): only the
+    others are scanned.
     """
-    return apply_where(s, s.str.contains(_key_suspects()), _text_keys_each)
+    pattern = key_suspects()
+    suspects = s.str.contains(pattern) if plain is None else contains_among(s, ~plain.fill_null(False), pattern)
+    return apply_where(s, suspects, _text_keys_each)
 
 
 def text_key_expr(col: str) -> pl.Expr:

@@ -50,29 +50,37 @@ _RELEASED_REASONS = (
 
 def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
     """Normalised texts found in more than one dataset (only their rows are worth loading)."""
-    scans = []
+    files: dict[str, list[Path]] = {}
     for v in versions:
         root = ws.root / v["path"]
-        files = [root / f"{s}.parquet" for s in SPLITS] + [root / "quarantine.parquet"]
-        scans.extend(
-            pl.scan_parquet(f).select(pl.lit(v["dataset_id"]).alias("dataset"), "text_key") for f in files if f.exists()
-        )
+        names = [f"{s}.parquet" for s in SPLITS] + ["quarantine.parquet"]
+        files.setdefault(v["dataset_id"], []).extend(root / n for n in names if (root / n).exists())
+    # Per dataset, its files' keys (kept and quarantined files differ in columns: one scan each).
+    scans = [
+        pl.concat([pl.scan_parquet(p).select("text_key") for p in paths]).drop_nulls()
+        for paths in files.values()
+        if paths
+    ]
     if not scans:
         return pl.Series("text_key", [], dtype=pl.String)
-    keys = pl.concat(scans).drop_nulls()
     # Candidates by a 64-bit hash first (grouping integers is far cheaper than grouping millions of
-    # strings), then the exact texts of the candidates only.
-    hashed = keys.select("dataset", pl.col("text_key").hash(seed=0).alias("h")).unique()
-    candidates = hashed.group_by("h").len().filter(pl.col("len") > 1).collect()["h"]
+    # strings): each dataset's distinct hashes, then the hashes more than one dataset has. The exact
+    # texts are then read for the candidates only.
+    hashed = [scan.select(pl.col("text_key").hash(seed=0).unique().alias("h")) for scan in scans]
+    candidates = pl.concat(hashed).group_by("h").len().filter(pl.col("len") > 1).collect()["h"]
     if candidates.is_empty():
         return pl.Series("text_key", [], dtype=pl.String)
-    exact = keys.filter(pl.col("text_key").hash(seed=0).is_in(candidates.implode())).unique()
-    return exact.group_by("text_key").len().filter(pl.col("len") > 1).collect()["text_key"]
+    in_candidates = pl.col("text_key").hash(seed=0).is_in(candidates.implode())
+    exact = [scan.filter(in_candidates).unique() for scan in scans]
+    return pl.concat(exact).group_by("text_key").len().filter(pl.col("len") > 1).collect()["text_key"]
 
 
 def _rows_for_overlap(ws: Workspace, versions: list[dict[str, Any]]) -> pl.DataFrame:
     """Per dataset, split and normalised text: the labels the release gives it, and whether a row was kept."""
-    shared = _shared_keys(ws, versions).implode()
+    shared_keys = _shared_keys(ws, versions)
+    if shared_keys.is_empty():  # no text in two datasets: no row to load
+        return pl.DataFrame()
+    shared = shared_keys.implode()
     frames = []
     cols = ["dataset", "split", "text", "text_key", "label"]
     for v in versions:

@@ -12,10 +12,14 @@ validate); one in-memory context serves every validation of a process and leaves
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import json
 import math
 import os
+import sys
 import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -391,9 +395,45 @@ def _check_arguments(
         raise LensforgeError(f"proportion tolerance {proportion_tolerance} is not between 0 and 1")
 
 
+# GE imports every expectation it ships when it is imported; one of them brings scipy.stats and altair
+# (~1.1 of GE's ~2.7 s CPU import, 600 modules) for a distribution test and its charts, which lensforge
+# never runs. They are deferred: each is really imported the first time anything reads from it.
+_DEFERRED_FOR_GE = ("scipy.stats", "altair")
+_DEFER_LOCK = threading.Lock()
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in sys.modules for a module not imported yet; the first attribute read imports the real one
+    (replacing the stand-in) and answers from it, as every later read through this object does."""
+
+    def __getattr__(self, attr: str) -> Any:
+        with _DEFER_LOCK:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+        return getattr(real, attr)
+
+
+def _defer_import(name: str) -> None:
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    stand_in = _DeferredModule(name)
+    stand_in.__spec__ = spec
+    stand_in.__file__ = spec.origin
+    if spec.submodule_search_locations is not None:
+        stand_in.__path__ = list(spec.submodule_search_locations)
+    sys.modules[name] = stand_in
+
+
 def _import_gx() -> Any:
     """Import GE only when validating: the import takes seconds, and analytics must be off before it."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if "great_expectations" not in sys.modules:
+        for name in _DEFERRED_FOR_GE:
+            _defer_import(name)
     import great_expectations as gx
     from great_expectations.execution_engine import pandas_execution_engine
 
