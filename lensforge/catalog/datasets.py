@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.db import connect, query_frame, read_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.registry import (
     LoadedEntry,
@@ -299,8 +299,7 @@ def list_datasets(
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY language, lower(name), version NULLS FIRST"
-    with connect(ws, read_only=True) as con:
-        return query_frame(con, sql, params)
+    return read_frame(ws, sql, params)
 
 
 def dataset_ids(con: duckdb.DuckDBPyConnection) -> list[str]:

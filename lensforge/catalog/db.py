@@ -165,3 +165,10 @@ def transaction(ws: Workspace, timeout: float = LOCK_RETRY_SECONDS) -> Iterator[
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:
     """Run a query and return a Polars frame (zero-copy from DuckDB)."""
     return con.sql(sql, params=params or None).pl()
+
+
+def read_frame(ws: Workspace, sql: str, params: list | None = None) -> pl.DataFrame:
+    """One read-only query as a frame: the owner modules' listings are each a single SELECT, and this keeps the
+    connection handling (lock waits, the shared connection of a `reading` block) in one place."""
+    with connect(ws, read_only=True) as con:
+        return query_frame(con, sql, params)

@@ -34,7 +34,7 @@ def list_events(
     limit: int = 50,
 ) -> pl.DataFrame:
     """Most recent events first; `kind_prefixes` keeps the kinds starting with any of them (e.g. `labels.`)."""
-    from lensforge.catalog.db import connect, query_frame
+    from lensforge.catalog.db import read_frame
 
     where, params = [], []
     if subject:
@@ -51,8 +51,7 @@ def list_events(
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY event_id DESC LIMIT ?"
     params.append(limit)
-    with connect(ws, read_only=True) as con:
-        return query_frame(con, sql, params)
+    return read_frame(ws, sql, params)
 
 
 def has_event(con: duckdb.DuckDBPyConnection, kind: str) -> bool:

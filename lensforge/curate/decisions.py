@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 
 from lensforge.catalog.datasets import resolve
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.db import connect, query_frame, read_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.curate.mappings import allowed_labels, current_of
@@ -475,10 +475,9 @@ def count_applied(
 
 def decisions_on(ws: Workspace, sample_ids: Sequence[str]) -> pl.DataFrame:
     """The current decisions on these rows, any dataset (the sample browser marks a page's rows with them)."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT dataset_id AS dataset, sample_id, action AS decision, label AS decided_label, "
-            "reason AS decision_reason, actor AS decided_by FROM row_decisions WHERE list_contains(?, sample_id)",
-            [list(sample_ids)],
-        )
+    return read_frame(
+        ws,
+        "SELECT dataset_id AS dataset, sample_id, action AS decision, label AS decided_label, "
+        "reason AS decision_reason, actor AS decided_by FROM row_decisions WHERE list_contains(?, sample_id)",
+        [list(sample_ids)],
+    )

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.db import connect, query_frame, read_frame
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
@@ -69,13 +69,12 @@ def fail_eval(con: duckdb.DuckDBPyConnection, eval_id: str, *, wall: float, erro
 
 def list_evals(ws: Workspace) -> pl.DataFrame:
     """Evaluations, newest first, with how many datasets each scored."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT eval_id, created_at, finished_at, status, actor, model, adapter, run_id, snapshot_id, backend, "
-            "wall_seconds, error, (SELECT count(DISTINCT dataset_id) FROM scores s WHERE s.eval_id = e.eval_id) "
-            "AS datasets FROM evals e ORDER BY created_at DESC, eval_id DESC",
-        )
+    return read_frame(
+        ws,
+        "SELECT eval_id, created_at, finished_at, status, actor, model, adapter, run_id, snapshot_id, backend, "
+        "wall_seconds, error, (SELECT count(DISTINCT dataset_id) FROM scores s WHERE s.eval_id = e.eval_id) "
+        "AS datasets FROM evals e ORDER BY created_at DESC, eval_id DESC",
+    )
 
 
 def get_eval(ws: Workspace, eval_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.db import connect, query_frame, read_frame, transaction
 from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
@@ -163,8 +163,7 @@ def close_dead_runs(ws: Workspace) -> None:
 def list_runs(ws: Workspace) -> pl.DataFrame:
     """Every run, newest first (rows of dead processes closed as failed first)."""
     close_dead_runs(ws)
-    with connect(ws, read_only=True) as con:
-        return query_frame(con, f"SELECT {LIST_COLUMNS} FROM runs ORDER BY created_at DESC, run_id")
+    return read_frame(ws, f"SELECT {LIST_COLUMNS} FROM runs ORDER BY created_at DESC, run_id")
 
 
 def get_run(ws: Workspace, run_id: str) -> dict[str, Any]:
@@ -207,12 +206,11 @@ def loss_curve(ws: Workspace, run_id: str) -> pl.DataFrame:
 def recorded_runs(ws: Workspace) -> pl.DataFrame:
     """The run rows as recorded, newest first, without closing dead ones (a pure read, for the app's fallback
     when the training stack cannot be imported)."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT run_id, created_at, finished_at, status, actor, snapshot_id, base_model, preset, steps, "
-            "final_loss, wall_seconds, error FROM runs ORDER BY created_at DESC, run_id",
-        )
+    return read_frame(
+        ws,
+        "SELECT run_id, created_at, finished_at, status, actor, snapshot_id, base_model, preset, steps, "
+        "final_loss, wall_seconds, error FROM runs ORDER BY created_at DESC, run_id",
+    )
 
 
 def run_record(ws: Workspace, run_id: str) -> dict[str, Any]:

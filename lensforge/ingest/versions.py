@@ -17,7 +17,7 @@ import polars as pl
 
 from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import dataset_frame
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.db import connect, query_frame, read_frame
 from lensforge.catalog.events import record_event
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
@@ -236,8 +236,7 @@ def list_versions(ws: Workspace, dataset_id: str | None = None) -> pl.DataFrame:
         sql += " WHERE dataset_id = ?"
         params.append(dataset_id)
     sql += " ORDER BY dataset_id, created_at DESC"
-    with connect(ws, read_only=True) as con:
-        return query_frame(con, sql, params)
+    return read_frame(ws, sql, params)
 
 
 def load_rows(
@@ -261,13 +260,12 @@ def load_quarantine(ws: Workspace, version: dict[str, Any]) -> pl.DataFrame:
 
 
 def validation_results(ws: Workspace, version_id: str) -> pl.DataFrame:
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT position, expectation, column_name, success, observed_value, unexpected_count, examples "
-            "FROM validation_results WHERE version_id = ? ORDER BY position",
-            [version_id],
-        )
+    return read_frame(
+        ws,
+        "SELECT position, expectation, column_name, success, observed_value, unexpected_count, examples "
+        "FROM validation_results WHERE version_id = ? ORDER BY position",
+        [version_id],
+    )
 
 
 def record_report(
@@ -332,13 +330,12 @@ def record_step_stats(con: Any, version_id: str, stats: list[Any]) -> None:
 
 def step_stats(ws: Workspace, version_id: str) -> pl.DataFrame:
     """What each ingest step did to a version, in step order (empty for versions from before step stats)."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT position, step, rows_in, rows_out, dropped, seconds, peak_rss_mib, detail "
-            "FROM ingest_step_stats WHERE version_id = ? ORDER BY position",
-            [version_id],
-        )
+    return read_frame(
+        ws,
+        "SELECT position, step, rows_in, rows_out, dropped, seconds, peak_rss_mib, detail "
+        "FROM ingest_step_stats WHERE version_id = ? ORDER BY position",
+        [version_id],
+    )
 
 
 def require_valid(

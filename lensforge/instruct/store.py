@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from lensforge.catalog.datasets import resolve
-from lensforge.catalog.db import connect, query_frame, transaction
+from lensforge.catalog.db import connect, query_frame, read_frame, transaction
 from lensforge.catalog.events import record_event, subject_history
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
@@ -75,13 +75,12 @@ def instruction_status_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def instruction_counts(ws: Workspace) -> pl.DataFrame:
     """Active and disabled instructions per dataset and language."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT dataset_id, language, count(*) FILTER (WHERE status = 'active') AS active, "
-            "count(*) FILTER (WHERE status = 'disabled') AS disabled FROM instructions "
-            "GROUP BY ALL ORDER BY dataset_id, language",
-        )
+    return read_frame(
+        ws,
+        "SELECT dataset_id, language, count(*) FILTER (WHERE status = 'active') AS active, "
+        "count(*) FILTER (WHERE status = 'disabled') AS disabled FROM instructions "
+        "GROUP BY ALL ORDER BY dataset_id, language",
+    )
 
 
 def list_instructions(

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from lensforge.catalog.db import connect, query_frame
+from lensforge.catalog.db import connect, query_frame, read_frame
 from lensforge.catalog.sqlutil import fetch_one
 from lensforge.errors import LensforgeError
 from lensforge.workspace import Workspace
@@ -75,13 +75,12 @@ def record_publication(con: duckdb.DuckDBPyConnection, record: dict[str, Any], *
 
 def list_snapshots(ws: Workspace) -> pl.DataFrame:
     """Every snapshot, newest first, with its row counts and where it was published."""
-    with connect(ws, read_only=True) as con:
-        return query_frame(
-            con,
-            "SELECT s.snapshot_id, s.created_at, s.created_by, s.mixture, s.rows_train, s.rows_dev, s.rows_test, "
-            "(SELECT string_agg(p.target, ', ') FROM publications p WHERE p.snapshot_id = s.snapshot_id) AS published "
-            "FROM snapshots s ORDER BY s.created_at DESC",
-        )
+    return read_frame(
+        ws,
+        "SELECT s.snapshot_id, s.created_at, s.created_by, s.mixture, s.rows_train, s.rows_dev, s.rows_test, "
+        "(SELECT string_agg(p.target, ', ') FROM publications p WHERE p.snapshot_id = s.snapshot_id) AS published "
+        "FROM snapshots s ORDER BY s.created_at DESC",
+    )
 
 
 def get_snapshot(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
