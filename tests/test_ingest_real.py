@@ -318,3 +318,27 @@ def test_drop_near_dup_removes_train_rows_that_nearly_repeat_a_held_out_row(ws, 
     gone = q.filter(pl.col("reason") == "near_duplicate")
     assert set(gone["split"]) == {"train"} and gone["detail"].str.contains("held-out").all()
     assert dropped.kept["test"] == 3  # the held-out split is never touched
+
+
+def test_overlap_report_from_remembered_key_hashes_equals_one_read_from_the_files(tmp_path, capsys, shared_data):
+    # Issue 11: ingest remembers the key hashes of each version it writes, so the overlap report right after
+    # reads no text key twice. The report must be the one a cold read of every file gives (v1 sits in v2).
+    from lensforge.ingest import overlap
+
+    overlap._KEY_HASHES.clear()
+    res = run_cli(capsys, "-w", str(tmp_path / "ws"), "ingest", "ar/ArSarcasm@v1", "ar/ArSarcasm-v2@v2",
+                  "--sources", str(shared_data), "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    ws = resolve_workspace(tmp_path / "ws")
+    versions = overlap.current_versions(ws)
+    assert len(versions) == 2 and all(overlap._remembered(v["version_id"]) is not None for v in versions)
+    warm_summary, warm_pairs = overlap.cross_dataset_overlap(ws, versions)
+    overlap._KEY_HASHES.clear()
+    cold_summary, cold_pairs = overlap.cross_dataset_overlap(ws, versions)
+    assert warm_pairs.height > 10_000  # v1's tweets (and their quarantined duplicates) found in v2
+    assert warm_summary.equals(cold_summary) and warm_pairs.equals(cold_pairs)
+    # What was remembered is every distinct key of the version's files, kept and quarantined.
+    v1 = next(v for v in versions if v["dataset_id"] == "ar/ArSarcasm@v1")
+    overlap.remember_key_hashes("probe", [load_rows(ws, v1), load_quarantine(ws, v1)])
+    files = pl.concat([load_rows(ws, v1).select("text_key"), load_quarantine(ws, v1).select("text_key")])
+    assert overlap._remembered("probe").len() == files["text_key"].drop_nulls().n_unique()

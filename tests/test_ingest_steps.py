@@ -360,3 +360,33 @@ def test_ingest_all_draws_a_bar_per_step_with_datasets_and_rows():
     assert tasks["exact_dedup"].completed == 3 and tasks["exact_dedup"].total == 3  # two ran it, one unchanged
     assert tasks["exact_dedup"].description.endswith("148 rows")
     assert tasks["datasets"].completed == 3
+
+
+def test_larger_datasets_start_first_and_results_keep_the_order_asked(ws, tmp_path, monkeypatch):
+    # Issue 11: a big dataset started last finishes alone while the other worker idles, so datasets above the
+    # small-set size start largest first; what ingest returns stays in the order the user named them.
+    from test_ingest_inputs import TWEETS, _entry, _register, _write
+
+    import lensforge.ingest.api as api
+    from lensforge.ingest.api import ingest_many
+
+    monkeypatch.setattr(api, "SMALL_DATASET_BYTES", 1)  # every dataset counts as large here
+    entries = []
+    for name, repeats in (("Small", 2), ("Large", 12), ("Middle", 6)):
+        rows = [(f"{t} (report {i})", lab) for i in range(repeats) for t, lab in TWEETS]
+        body = "id\ttext\tlabel\n" + "".join(f"{i}\t{t}\t{lab}\n" for i, (t, lab) in enumerate(rows))
+        _write(tmp_path, name.lower(), "train.tsv", body)
+        entries.append(_register(ws, _entry(name, "tsv", [{"split": "train", "path": "train.tsv"}], quoting=False)))
+    events = []
+    out = ingest_many(
+        ws,
+        [(e.dataset_id, e) for e in entries],
+        sources=tmp_path,
+        params=IngestParams(),
+        actor="t",
+        on_progress=events.append,
+        workers=1,
+    )
+    started = [e.dataset_id for e in events if e.step == "read" and e.stats is None]
+    assert started == ["en/Large@1", "en/Middle@1", "en/Small@1"]
+    assert [o["dataset_id"] for o in out["ingested"]] == ["en/Small@1", "en/Large@1", "en/Middle@1"]

@@ -394,7 +394,7 @@ def test_validating_many_versions_together_gives_each_its_own_results(monkeypatc
     ]
     runs: list[str] = []
     real_run = validate_mod._run
-    monkeypatch.setattr(validate_mod, "_run", lambda name, *a: runs.append(name) or real_run(name, *a))
+    monkeypatch.setattr(validate_mod, "_run", lambda name, *a, **kw: runs.append(name) or real_run(name, *a, **kw))
     for requests in (passing, [*passing[:2], ValidationRequest(to_frame(broken), "classification", LABELS)]):
         runs.clear()
         together = validate_many(requests)
@@ -412,6 +412,46 @@ def test_validating_many_versions_together_gives_each_its_own_results(monkeypatc
             assert not failures(together[0]) and not failures(together[1])
     unique = by_name(validate_many(passing[1:2])[0])[("expect_column_values_to_be_unique", "sample_id")]
     assert unique.observed_value["element_count"] == 150
+
+
+@pytest.mark.parametrize("task_type", ["classification", "multilabel", "pair_classification", "generation"])
+def test_pass_fail_first_gives_the_summary_results(monkeypatch, task_type):
+    # Issue 11: a version is validated pass/fail first (GE's BOOLEAN_ONLY, no unexpected lists) and its passes
+    # are reported from that; the record must be what GE's SUMMARY run gives, field for field, and a failing
+    # version must still get SUMMARY's counts and examples.
+    import lensforge.ingest.validate as validate_mod
+
+    labels = [*LABELS, "urgent"] if task_type == "multilabel" else LABELS
+    clean = to_frame(make_rows(task_type), task_type)
+    broken_rows = make_rows(task_type)
+    edit(broken_rows, 4, sample_id=broken_rows[5]["sample_id"])
+    broken = to_frame(broken_rows, task_type)
+    formats: list[str] = []
+    real_run = validate_mod._run
+
+    def spy(*args, **kwargs):
+        formats.append(kwargs.get("result_format", validate_mod._SUMMARY)["result_format"])
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(validate_mod, "_run", spy)
+    resplit = None if task_type == "generation" else "label"
+    quick, used = {}, {}
+    for name, frame in (("clean", clean), ("broken", broken)):
+        formats.clear()
+        quick[name] = validate_version(frame, task_type=task_type, label_space=labels, resplit_by=resplit)
+        used[name] = list(formats)
+    assert set(used["clean"]) == {"BOOLEAN_ONLY"}
+    assert used["broken"][0] == "BOOLEAN_ONLY" and "SUMMARY" in used["broken"]  # the failing part re-ran
+    monkeypatch.setattr(validate_mod, "_quick_applies", lambda _data: False)
+    for name, frame in (("clean", clean), ("broken", broken)):
+        full = validate_version(frame, task_type=task_type, label_space=labels, resplit_by=resplit)
+        assert [asdict(r) for r in quick[name]] == [asdict(r) for r in full], name
+    assert all(r.success for r in quick["clean"])
+    failed = [r for r in quick["broken"] if not r.success]
+    assert [(r.expectation, r.column, r.unexpected_count) for r in failed] == [
+        ("expect_column_values_to_be_unique", "sample_id", 2)
+    ]
+    assert failed[0].examples == [broken_rows[5]["sample_id"]]
 
 
 _DEFERRED_PROBE = """

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -48,29 +50,65 @@ _RELEASED_REASONS = (
 )
 
 
+def _key_hash() -> pl.Expr:
+    """The 64-bit hash of a text key that candidate overlaps are found by (exact texts are compared after)."""
+    return pl.col("text_key").hash(seed=0)
+
+
+# Version id -> the distinct key hashes of its rows (kept and quarantined), filled by ingest as it writes a
+# version, so the report run right after does not read every text back. Versions never change once
+# written, and Polars' hash is stable within a process, so an entry never goes stale; the oldest go first.
+_KEY_HASHES: OrderedDict[str, pl.Series] = OrderedDict()
+_KEY_HASHES_MAX = 512
+_KEY_HASHES_LOCK = threading.Lock()
+
+
+def remember_key_hashes(version_id: str, frames: list[pl.DataFrame]) -> None:
+    """Keep the distinct text-key hashes of a version's rows (the frames it writes) for the overlap report."""
+    keys = pl.concat([f.select("text_key") for f in frames], how="vertical_relaxed")
+    hashes = keys.drop_nulls().select(_key_hash().unique().alias("h")).get_column("h")
+    with _KEY_HASHES_LOCK:
+        _KEY_HASHES[version_id] = hashes
+        while len(_KEY_HASHES) > _KEY_HASHES_MAX:
+            _KEY_HASHES.popitem(last=False)
+
+
+def _remembered(version_id: str) -> pl.Series | None:
+    with _KEY_HASHES_LOCK:
+        return _KEY_HASHES.get(version_id)
+
+
 def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
     """Normalised texts found in more than one dataset (only their rows are worth loading)."""
-    files: dict[str, list[Path]] = {}
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
     for v in versions:
-        root = ws.root / v["path"]
-        names = [f"{s}.parquet" for s in SPLITS] + ["quarantine.parquet"]
-        files.setdefault(v["dataset_id"], []).extend(root / n for n in names if (root / n).exists())
-    # Per dataset, its files' keys (kept and quarantined files differ in columns: one scan each).
-    scans = [
-        pl.concat([pl.scan_parquet(p).select("text_key") for p in paths]).drop_nulls()
-        for paths in files.values()
-        if paths
-    ]
+        by_dataset.setdefault(v["dataset_id"], []).append(v)
+    scans: list[pl.LazyFrame] = []  # per dataset, its files' keys
+    hashed: list[pl.LazyFrame] = []  # per dataset, its distinct key hashes
+    for group in by_dataset.values():
+        paths = []
+        for v in group:
+            root = ws.root / v["path"]
+            names = [f"{s}.parquet" for s in SPLITS] + ["quarantine.parquet"]
+            paths += [root / n for n in names if (root / n).exists()]
+        if not paths:
+            continue
+        # Kept and quarantined files differ in columns: one scan each.
+        scan = pl.concat([pl.scan_parquet(p).select("text_key") for p in paths]).drop_nulls()
+        scans.append(scan)
+        known = [_remembered(v["version_id"]) for v in group]
+        if all(h is not None for h in known):
+            hashed.append(pl.LazyFrame({"h": pl.concat(known).unique()}))  # type: ignore[arg-type]
+        else:
+            hashed.append(scan.select(_key_hash().unique().alias("h")))
     if not scans:
         return pl.Series("text_key", [], dtype=pl.String)
     # Candidates by a 64-bit hash first (grouping integers is far cheaper than grouping millions of
-    # strings): each dataset's distinct hashes, then the hashes more than one dataset has. The exact
-    # texts are then read for the candidates only.
-    hashed = [scan.select(pl.col("text_key").hash(seed=0).unique().alias("h")) for scan in scans]
+    # strings): the hashes more than one dataset has. The exact texts are then read for the candidates only.
     candidates = pl.concat(hashed).group_by("h").len().filter(pl.col("len") > 1).collect()["h"]
     if candidates.is_empty():
         return pl.Series("text_key", [], dtype=pl.String)
-    in_candidates = pl.col("text_key").hash(seed=0).is_in(candidates.implode())
+    in_candidates = _key_hash().is_in(candidates.implode())
     exact = [scan.filter(in_candidates).unique() for scan in scans]
     return pl.concat(exact).group_by("text_key").len().filter(pl.col("len") > 1).collect()["text_key"]
 

@@ -37,6 +37,7 @@ from lensforge.ingest.clean import (
     TextKey,
 )
 from lensforge.ingest.normalise import DecodeLabels, ReadFiles
+from lensforge.ingest.overlap import remember_key_hashes
 from lensforge.ingest.readers import LINE, RAW, RawRead, load_bytes
 from lensforge.ingest.schema import TEXT_MAX_CHARS, conform, quarantine_schema
 from lensforge.ingest.sources import load_hub_splits, resolve_source
@@ -414,6 +415,8 @@ def _publish(job: _Job, kept: pl.DataFrame, stats: list[StepStats], commit: Defe
         shutil.rmtree(job.out_dir)
     seal(ctx.staging)  # read-only files, a folder the team can read (mkdtemp makes it 0700)
     os.replace(ctx.staging, job.out_dir)
+    # The overlap report after the run then needs no second read of every text key (the files are in place).
+    remember_key_hashes(ctx.version_id, [kept, ctx.facts["quarantine"]])
     commit(functools.partial(_register, ctx=ctx, outcome=outcome, report=report, stats=stats, actor=actor))
     return outcome
 
