@@ -5,6 +5,7 @@ They return data and never print: the CLI and the app show it.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -181,21 +182,28 @@ def ingest_many(
         return [done(did, r) for (did, _), r in zip(group, results, strict=True)]
 
     # Small datasets go through their steps together (a step's fixed cost paid once per group, one group per
-    # worker); larger ones one by one. Datasets overlap: while one is in Polars (which releases the GIL)
-    # another can be validated.
-    # Largest first: a big dataset started last would finish alone while the other worker idles (LlamaLens
-    # has sets from 500 to 400K rows).
+    # worker, groups of about equal bytes); larger ones one by one. Datasets overlap: while one is in Polars
+    # (which releases the GIL) another can be validated. Largest work first: a big dataset started last
+    # would finish alone while the other worker idles (LlamaLens has sets from 500 to 400K rows).
     sizes = {did: _raw_bytes(entry, sources) for did, entry in todo}
-    small = [(did, entry) for did, entry in todo if sizes[did] < SMALL_DATASET_BYTES]
-    large = sorted(
-        ((did, entry) for did, entry in todo if sizes[did] >= SMALL_DATASET_BYTES), key=lambda t: -sizes[t[0]]
-    )
-    groups = [small[k :: max(1, workers)] for k in range(max(1, workers))] if len(small) > 1 else [[x] for x in small]
+    by_size = sorted(todo, key=lambda t: -sizes[t[0]])
+    small = [(did, entry) for did, entry in by_size if sizes[did] < SMALL_DATASET_BYTES]
+    lanes = max(1, min(workers, len(small)))
+    groups: list[list[tuple[str, DatasetEntry]]] = [[] for _ in range(lanes)]
+    loads = [0] * lanes
+    for did, entry in small:
+        k = loads.index(min(loads))
+        groups[k].append((did, entry))
+        loads[k] += sizes[did]
+    work: list[tuple[int, Callable[[], list[tuple[str, IngestOutcome | LensforgeError]]]]] = [
+        (sizes[did], functools.partial(one, did, entry)) for did, entry in by_size if sizes[did] >= SMALL_DATASET_BYTES
+    ]
+    work += [(load, functools.partial(together, group)) for load, group in zip(loads, groups, strict=True) if group]
+    work.sort(key=lambda item: -item[0])
     results: dict[str, IngestOutcome | LensforgeError] = {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [pool.submit(one, did, entry) for did, entry in large]
-            futures += [pool.submit(together, group) for group in groups if group]
+            futures = [pool.submit(run) for _, run in work]
             for future in futures:
                 results.update(future.result())
     finally:
