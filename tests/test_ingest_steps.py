@@ -390,3 +390,26 @@ def test_larger_datasets_start_first_and_results_keep_the_order_asked(ws, tmp_pa
     started = [e.dataset_id for e in events if e.step == "read" and e.stats is None]
     assert started == ["en/Large@1", "en/Middle@1", "en/Small@1"]
     assert [o["dataset_id"] for o in out["ingested"]] == ["en/Small@1", "en/Large@1", "en/Middle@1"]
+
+
+def test_small_datasets_are_grouped_by_bytes_so_both_workers_get_about_the_same(ws, tmp_path):
+    # Issue 11: small datasets run in one group per worker; groups of about equal bytes, so one worker does
+    # not finish long after the other. One set as big as the three others together gets a group of its own.
+    from test_ingest_inputs import TWEETS, _entry, _register, _write
+
+    from lensforge.ingest.api import ingest_many
+
+    entries = []
+    for name, repeats in (("One", 2), ("Big", 6), ("Two", 2), ("Three", 2)):
+        rows = [(f"{t} (report {i})", lab) for i in range(repeats) for t, lab in TWEETS]
+        body = "id\ttext\tlabel\n" + "".join(f"{i}\t{t}\t{lab}\n" for i, (t, lab) in enumerate(rows))
+        _write(tmp_path, name.lower(), "train.tsv", body)
+        entries.append(_register(ws, _entry(name, "tsv", [{"split": "train", "path": "train.tsv"}], quoting=False)))
+    out = ingest_many(
+        ws, [(e.dataset_id, e) for e in entries], sources=tmp_path, params=IngestParams(), actor="t", workers=2
+    )
+    run_with = {
+        o["dataset_id"]: next(s for s in o["steps"] if s["step"] == "validate")["detail"].get("run_with", 1)
+        for o in out["ingested"]
+    }
+    assert run_with == {"en/One@1": 3, "en/Big@1": 1, "en/Two@1": 3, "en/Three@1": 3}
