@@ -342,3 +342,15 @@ def test_overlap_report_from_remembered_key_hashes_equals_one_read_from_the_file
     overlap.remember_key_hashes("probe", [load_rows(ws, v1), load_quarantine(ws, v1)])
     files = pl.concat([load_rows(ws, v1).select("text_key"), load_quarantine(ws, v1).select("text_key")])
     assert overlap._remembered("probe").len() == files["text_key"].drop_nulls().n_unique()
+
+
+def test_remembered_key_hashes_are_bounded_oldest_first(monkeypatch):
+    from lensforge.ingest import overlap
+
+    monkeypatch.setattr(overlap, "_KEY_HASHES", overlap.OrderedDict())
+    monkeypatch.setattr(overlap, "_KEY_HASHES_MAX", 25)
+    for name, n in (("a", 10), ("b", 10), ("c", 10)):
+        overlap.remember_key_hashes(name, [pl.DataFrame({"text_key": [f"{name} {i}" for i in range(n)]})])
+    assert overlap._remembered("a") is None and overlap._remembered("b").len() == overlap._remembered("c").len() == 10
+    overlap.remember_key_hashes("big", [pl.DataFrame({"text_key": [f"big {i}" for i in range(40)]})])
+    assert list(overlap._KEY_HASHES) == ["big"]  # alone over the bound, the newest is still kept

@@ -57,9 +57,10 @@ def _key_hash() -> pl.Expr:
 
 # Version id -> the distinct key hashes of its rows (kept and quarantined), filled by ingest as it writes a
 # version, so the report run right after does not read every text back. Versions never change once
-# written, and Polars' hash is stable within a process, so an entry never goes stale; the oldest go first.
+# written, and Polars' hash is stable within a process, so an entry never goes stale. At most 16M hashes
+# (128 MB; the 2.7M-row LlamaLens corpus needs ~22 MB) are kept: the oldest versions go first.
 _KEY_HASHES: OrderedDict[str, pl.Series] = OrderedDict()
-_KEY_HASHES_MAX = 512
+_KEY_HASHES_MAX = 16_000_000
 _KEY_HASHES_LOCK = threading.Lock()
 
 
@@ -69,7 +70,7 @@ def remember_key_hashes(version_id: str, frames: list[pl.DataFrame]) -> None:
     hashes = keys.drop_nulls().select(_key_hash().unique().alias("h")).get_column("h")
     with _KEY_HASHES_LOCK:
         _KEY_HASHES[version_id] = hashes
-        while len(_KEY_HASHES) > _KEY_HASHES_MAX:
+        while len(_KEY_HASHES) > 1 and sum(h.len() for h in _KEY_HASHES.values()) > _KEY_HASHES_MAX:
             _KEY_HASHES.popitem(last=False)
 
 
