@@ -34,6 +34,7 @@ DEFINED_IN = {
     "atomic_path": "workspace.py",
     "snapshot_dir": "release/store.py",
     "snapshot_folder": None,
+    "key_hash": "ingest/clean.py",
 }
 # Folders staged whole and renamed into place by hand, for reasons `atomic_path` does not cover: ingest names its
 # staging folder after the writer's pid (so a later run can tell a killed writer's leftovers), and a snapshot
@@ -199,3 +200,19 @@ def test_atomic_path_replaces_folders_and_keeps_the_target_when_the_block_fails(
         raise RuntimeError("crash while writing")
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_text_keys_are_hashed_in_one_place():
+    # The candidate hash of a text key (leakage, dedup, cross-dataset overlap) is `ingest.clean.key_hash`; a second
+    # `.hash(seed=...)` of `text_key` elsewhere would be a second definition that could drift from it.
+    bad = [
+        f"{rel}:{node.lineno}"
+        for rel, tree in _sources()
+        if rel != "ingest/clean.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "hash"
+        and "text_key" in ast.unparse(node.func.value)
+    ]
+    assert not bad, f"text_key hashed outside ingest/clean.py: {bad}"

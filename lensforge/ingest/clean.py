@@ -28,8 +28,13 @@ from lensforge.ingest.schema import TEXT_MAX_CHARS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput, drop_where
 
 _HTML_ENTITY = r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);"
-# Seed of the 64-bit key hashes that pick candidates for leakage and dedup (within one run only).
-_KEY_HASH_SEED = 11
+
+
+def key_hash() -> pl.Expr:
+    """A 64-bit hash of `text_key` that picks candidate matches (leakage, dedup, cross-dataset overlap); the exact
+    keys are compared on the candidates, so a collision costs time, never a row. Polars' hash is stable within a
+    process only: never store it."""
+    return pl.col("text_key").hash(seed=11)
 
 
 def nfkc(s: pl.Series) -> pl.Series:
@@ -185,7 +190,7 @@ class CrossSplitLeakage(Step):
         split = pl.col("split")
         # Candidates first, by a 64-bit hash of the key (hashing integers is far cheaper than strings); the
         # exact keys are compared on the candidates only, so a hash collision costs time, never a row.
-        hashed = frame.select(split, pl.col("text_key").hash(seed=_KEY_HASH_SEED).alias("_h"))
+        hashed = frame.select(split, key_hash().alias("_h"))
         test_h = hashed.filter(split == "test")["_h"].unique().implode()
         dev_h = hashed.filter(split == "dev")["_h"].unique().implode()
         maybe = hashed.select(
@@ -270,7 +275,7 @@ class ExactDedup(Step):
         group = ["split", "text_key"]  # for pair tasks text_key already holds both texts
         # Only rows whose key occurs more than once in their split can be dropped: work on those alone. They
         # are picked by a 64-bit hash of the key (a collision only adds a candidate; the groups below are exact).
-        repeated = pl.len().over("split", pl.col("text_key").hash(seed=_KEY_HASH_SEED)) > 1
+        repeated = pl.len().over("split", key_hash()) > 1
         marked = frame.with_columns(pl.int_range(pl.len()).alias("_order"), repeated.alias("_rep"))
         dupes = marked.filter(pl.col("_rep"))
         if dupes.height == 0:

@@ -19,6 +19,7 @@ from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.events import record_event
 from lensforge.errors import LensforgeError
+from lensforge.ingest.clean import key_hash
 from lensforge.ingest.versions import current_versions_frame, load_rows, record_report
 from lensforge.workspace import Workspace, atomic_path
 
@@ -50,11 +51,6 @@ _RELEASED_REASONS = (
 )
 
 
-def _key_hash() -> pl.Expr:
-    """The 64-bit hash of a text key that candidate overlaps are found by (exact texts are compared after)."""
-    return pl.col("text_key").hash(seed=0)
-
-
 # Version id -> the distinct key hashes of its rows (kept and quarantined), filled by ingest as it writes a
 # version, so the report run right after does not read every text back. Versions never change once
 # written, and Polars' hash is stable within a process, so an entry never goes stale. At most 16M hashes
@@ -67,7 +63,7 @@ _KEY_HASHES_LOCK = threading.Lock()
 def remember_key_hashes(version_id: str, frames: list[pl.DataFrame]) -> None:
     """Keep the distinct text-key hashes of a version's rows (the frames it writes) for the overlap report."""
     keys = pl.concat([f.select("text_key") for f in frames], how="vertical_relaxed")
-    hashes = keys.drop_nulls().select(_key_hash().unique().alias("h")).get_column("h")
+    hashes = keys.drop_nulls().select(key_hash().unique().alias("h")).get_column("h")
     with _KEY_HASHES_LOCK:
         _KEY_HASHES[version_id] = hashes
         while len(_KEY_HASHES) > 1 and sum(h.len() for h in _KEY_HASHES.values()) > _KEY_HASHES_MAX:
@@ -101,7 +97,7 @@ def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
         if all(h is not None for h in known):
             hashed.append(pl.LazyFrame({"h": pl.concat(known).unique()}))  # type: ignore[arg-type]
         else:
-            hashed.append(scan.select(_key_hash().unique().alias("h")))
+            hashed.append(scan.select(key_hash().unique().alias("h")))
     if not scans:
         return pl.Series("text_key", [], dtype=pl.String)
     # Candidates by a 64-bit hash first (grouping integers is far cheaper than grouping millions of
@@ -109,7 +105,7 @@ def _shared_keys(ws: Workspace, versions: list[dict[str, Any]]) -> pl.Series:
     candidates = pl.concat(hashed).group_by("h").len().filter(pl.col("len") > 1).collect()["h"]
     if candidates.is_empty():
         return pl.Series("text_key", [], dtype=pl.String)
-    in_candidates = _key_hash().is_in(candidates.implode())
+    in_candidates = key_hash().is_in(candidates.implode())
     exact = [scan.filter(in_candidates).unique() for scan in scans]
     return pl.concat(exact).group_by("text_key").len().filter(pl.col("len") > 1).collect()["text_key"]
 
