@@ -241,3 +241,58 @@ def test_the_fast_reader_takes_clean_files_and_leaves_doubtful_ones(monkeypatch,
         before = len(taken)
         _read(case, monkeypatch, tmp_path, careful=False)
         assert (len(taken) > before) == (case in clean), case
+
+
+# --- JSON lines: one parse against the first lines' schema, or Polars' whole-file inference -----------------
+
+_ONE_PARSE_CASES = {
+    "clean": b'{"id": 1, "text": "a", "label": "pos"}\n{"id": 2, "text": "b", "label": "neg"}\n',
+    "late_key": b'{"id": 1, "text": "a"}\n{"id": 2, "text": "b", "label": "neg"}\n',
+    "missing_later": b'{"id": 1, "text": "a", "label": "pos"}\n{"text": "b"}\n{}\n',
+    "int_then_float": b'{"id": 1, "text": "a"}\n{"id": 2.5, "text": "b"}\n',
+    "float_then_int": b'{"id": 1.5, "text": "a"}\n{"id": 2, "text": "b"}\n{"id": 1e3, "text": "c"}\n',
+    "int_then_string": b'{"id": 1, "text": "a"}\n{"id": "x2", "text": "b"}\n',
+    "string_then_int": b'{"id": "x1", "text": "a"}\n{"id": 2, "text": "b"}\n',
+    "null_then_string": b'{"id": 1, "text": "a", "label": null}\n{"id": 2, "text": "b", "label": "neg"}\n',
+    "bool_then_string": b'{"id": 1, "text": "a", "label": true}\n{"id": 2, "text": "b", "label": "neg"}\n',
+    "bools": b'{"text": "a", "label": true}\n{"text": "b", "label": false}\n',
+    "huge_int_later": b'{"id": 1, "text": "a"}\n{"id": 99999999999999999999, "text": "b"}\n',
+    "nested_later": b'{"id": 1, "text": "a"}\n{"id": 2, "text": "b", "label": ["neg"]}\n',
+    "duplicate_key": b'{"id": 1, "text": "a"}\n{"id": 2, "text": "b", "text": "c"}\n',
+    "escapes": '{"text": "\\ud83d\\ude00 \\u00e9 \\/ \\\\ \\" \\t سلام नमस्ते"}\n{"text": "x\\ud800y"}\n'.encode(),
+    "not_an_object_later": b'{"id": 1, "text": "a"}\n[1, 2]\n',
+}
+
+
+@pytest.mark.parametrize("first_lines", [1, 1000])
+@pytest.mark.parametrize("case", sorted(_ONE_PARSE_CASES))
+def test_jsonl_one_parse_gives_what_whole_file_inference_gives(case, first_lines, monkeypatch):
+    """Keys or value types first seen after the schema's lines must never be dropped or coerced: the one
+    parse refuses them and the whole-file inference answers, so the rows are those of inferring from every line."""
+    from lensforge.catalog.spec import IngestSpec
+    from lensforge.ingest import readers
+
+    spec = IngestSpec.model_validate(
+        {"format": "jsonl", "files": [{"split": "train", "path": "x.jsonl"}], "columns": {"text": "text"}}
+    )
+    data = _ONE_PARSE_CASES[case]
+    monkeypatch.setattr(readers, "JSONL_SCHEMA_LINES", first_lines)
+    one = readers._jsonl_whole(data, spec)
+    monkeypatch.setattr(readers, "_ndjson_one_parse", lambda *a: None)
+    whole = readers._jsonl_whole(data, spec)
+    assert (one is None) == (whole is None)
+    if one is not None:
+        assert (one.columns, one.records) == (whole.columns, whole.records)
+        assert one.rows.to_dicts() == whole.rows.to_dicts()
+
+
+def test_jsonl_one_parse_takes_files_whose_first_lines_show_every_key_and_type(monkeypatch):
+    from lensforge.ingest import readers
+
+    monkeypatch.setattr(readers, "JSONL_SCHEMA_LINES", 1)
+    taken = {
+        case
+        for case, data in _ONE_PARSE_CASES.items()
+        if readers._ndjson_one_parse(data, readers._line_ends(data)) is not None
+    }
+    assert taken == {"clean", "missing_later", "float_then_int", "bools"}
