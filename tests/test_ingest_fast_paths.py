@@ -12,6 +12,7 @@ import random
 import sys
 import unicodedata
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -296,3 +297,16 @@ def test_jsonl_one_parse_takes_files_whose_first_lines_show_every_key_and_type(m
         if readers._ndjson_one_parse(data, readers._line_ends(data)) is not None
     }
     assert taken == {"clean", "missing_later", "float_then_int", "bools"}
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_byte_positions_a_chunk_at_a_time_are_every_position(chunk, monkeypatch):
+    from lensforge.ingest import readers
+
+    monkeypatch.setattr(readers, "_SCAN_CHUNK", chunk)
+    data = ('a,"b\nc"\nسلام,"x ""y"""\nनमस्ते\n' * 5).encode() + b"end"
+    raw = np.frombuffer(data, dtype=np.uint8)
+    for value in (ord("\n"), ord('"')):
+        assert readers._byte_positions(raw, value).tolist() == np.flatnonzero(raw == value).tolist()
+    assert readers._line_ends(b"a\n").tolist() == [1]
+    assert readers._line_ends(b"a\nb").tolist() == [1, 3]

@@ -379,7 +379,7 @@ def _delimited_fast(data: bytes, spec: IngestSpec, origin: str, delimiter: str, 
     first_line = np.arange(1, physical + 1)  # of each record
     record_ends = ends
     if spec.quoting:
-        quotes = np.flatnonzero(raw == _QUOTE)
+        quotes = _byte_positions(raw, _QUOTE)
         if quotes.size:
             if quotes.size % 2 or not _quotes_conform(raw, quotes, ord(delimiter)):
                 return None
@@ -572,9 +572,25 @@ def _read_jsonl(data: bytes, spec: IngestSpec, origin: str) -> RawRead:
     return read
 
 
+_SCAN_CHUNK = 1 << 20
+
+
+def _byte_positions(raw: np.ndarray, value: int) -> np.ndarray:
+    """Offsets of every `value` byte, a megabyte at a time through one reused mask: comparing the whole file
+    at once allocates a mask as large as the file, and faulting in its fresh pages cost 5-8x the comparison."""
+    mask = np.empty(min(raw.size, _SCAN_CHUNK), dtype=bool)
+    found = []
+    for start in range(0, raw.size, _SCAN_CHUNK):
+        chunk = raw[start : start + _SCAN_CHUNK]
+        part = mask[: chunk.size]
+        np.equal(chunk, value, out=part)
+        found.append(np.flatnonzero(part) + start)
+    return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
+
+
 def _line_ends(data: bytes) -> np.ndarray:
     """Byte offsets where each physical line ends (the last one may end at the end of the file)."""
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE)
+    ends = _byte_positions(np.frombuffer(data, dtype=np.uint8), _NEWLINE)
     return ends if data.endswith(b"\n") else np.append(ends, len(data))
 
 
@@ -744,7 +760,7 @@ def read_file(
     origin = f"{path}" + (f"!{file.member}" if file.member else "")
     if data is None:
         data = load_bytes(path, file)
-    if not data.strip():
+    if not data or data.isspace():  # not `data.strip()`: that copies the whole file to test it
         raise LensforgeError(f"{origin}: empty file")
     fmt = spec.format
     used = used_columns or set()
