@@ -413,3 +413,47 @@ def test_small_datasets_are_grouped_by_bytes_so_both_workers_get_about_the_same(
         for o in out["ingested"]
     }
     assert run_with == {"en/One@1": 3, "en/Big@1": 1, "en/Two@1": 3, "en/Three@1": 3}
+
+
+# --- the ingest command's allocator setting ---------------------------------------------------------------
+
+
+def test_command_of_skips_root_options_and_their_values():
+    from lensforge.cli.allocator import command_of
+
+    assert command_of(["-w", "ingest", "snapshot"]) == "snapshot"  # a workspace folder named "ingest"
+    assert command_of(["--workspace", "ws", "--user", "ana", "ingest", "a@1"]) == "ingest"
+    assert command_of(["--workspace=ws", "ingest", "--all"]) == "ingest"
+    assert command_of(["--version"]) is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "preset", "expected"),
+    [
+        (["-w", "ws", "ingest", "--all"], None, "dirty_decay_ms:5000,muzzy_decay_ms:5000"),
+        (["snapshot", "build"], None, None),
+        (["ingest", "--all"], "dirty_decay_ms:100", "dirty_decay_ms:100"),  # the user's own setting is kept
+    ],
+)
+def test_ingest_sets_the_allocator_before_polars_loads(argv, preset, expected):
+    """In a fresh `lensforge` process: Polars must not be loaded before the setting (jemalloc reads it once), and
+    Polars then appends it after its own defaults, where jemalloc lets the later value win."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"sys.argv = ['lensforge', *{argv!r}]\n"
+        "import lensforge.cli\n"
+        "import os, polars\n"
+        "print(os.environ.get('_RJEM_MALLOC_CONF', ''))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if preset:
+        env["_RJEM_MALLOC_CONF"] = preset
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    settings = out.strip().split(",")
+    polars_own = ["dirty_decay_ms:500", "muzzy_decay_ms:1000"]
+    assert settings[:2] == polars_own
+    assert settings[2:] == (expected.split(",") if expected else [])

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
-from lensforge.cli.common import app, err_console
+from lensforge.cli.allocator import tune_allocator
 from lensforge.errors import LensforgeError
+
+tune_allocator(sys.argv[1:])  # before Polars loads (lensforge.cli.common imports it)
+
+from lensforge.cli.common import app, err_console  # noqa: E402
 
 # One module per stage, imported in the order the stages run so `lensforge --help` lists them that way.
 STAGE_MODULES = ("catalog", "ingest", "curate", "quality", "instruct", "release", "finetune", "evaluate", "serve")
