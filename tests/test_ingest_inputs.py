@@ -220,18 +220,18 @@ def test_a_crash_before_the_catalog_commit_leaves_no_version_and_a_rerun_complet
     _write(src, "crash", "train.tsv", _tsv(TWEETS * 5))
     entry = _entry("Crash", "tsv", [{"split": "train", "path": "train.tsv"}], quoting=False)
     e = _register(ws, entry)
-    import lensforge.ingest.run as run_mod
+    import lensforge.ingest.versions as versions_mod
 
-    real = run_mod.record_event
+    real = versions_mod.record_events
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(run_mod, "record_event", boom)
+    monkeypatch.setattr(versions_mod, "record_events", boom)  # the transaction's last statement
     with pytest.raises(KeyboardInterrupt):
         ingest_dataset(ws, e, sources=src, params=IngestParams(), actor="tester")
     assert current_version(ws, "en/Crash@1") is None  # the catalog transaction rolled back
-    monkeypatch.setattr(run_mod, "record_event", real)
+    monkeypatch.setattr(versions_mod, "record_events", real)
     out = ingest_dataset(ws, e, sources=src, params=IngestParams(), actor="tester")
     assert out.status == "new"
     assert current_version(ws, "en/Crash@1")["version_id"] == out.version_id

@@ -3,6 +3,7 @@ pipeline's column contract and per-step accounting (issue 11)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -457,3 +458,69 @@ def test_ingest_sets_the_allocator_before_polars_loads(argv, preset, expected):
     polars_own = ["dirty_decay_ms:500", "muzzy_decay_ms:1000"]
     assert settings[:2] == polars_own
     assert settings[2:] == (expected.split(",") if expected else [])
+
+
+def test_a_run_registers_its_versions_together_as_one_by_one_would(tmp_path):
+    """ingest_many writes every new version's catalog rows in one statement per table; the rows must be those
+    of ingesting each dataset alone (version, validation results, step stats, one event each), and a version
+    registered again replaces its rows instead of adding to them."""
+    from test_ingest_inputs import TWEETS, _entry, _register, _write
+
+    from lensforge.catalog.db import connect, query_frame
+    from lensforge.catalog.setup import ensure_initialised
+    from lensforge.ingest.api import ingest_many
+    from lensforge.ingest.run import ingest_dataset
+    from lensforge.workspace import Workspace
+
+    src = tmp_path / "src"
+    names = ("Alpha", "Beta", "Gamma")
+    for k, name in enumerate(names):
+        rows = [(f"{t} ({name} {i})", lab) for i in range(4 + k) for t, lab in TWEETS]
+        _write(
+            src,
+            name.lower(),
+            "train.tsv",
+            "id\ttext\tlabel\n" + "".join(f"{i}\t{t}\t{lab}\n" for i, (t, lab) in enumerate(rows)),
+        )
+
+    def catalog(root: Path, one_by_one: bool, twice: bool = False) -> dict[str, list[dict]]:
+        ws = Workspace(root)
+        ensure_initialised(ws, actor="t")
+        entries = [
+            _register(ws, _entry(n, "tsv", [{"split": "train", "path": "train.tsv"}], quoting=False)) for n in names
+        ]
+        for run in range(2 if twice else 1):
+            if run:  # a version folder without its report is written anew, and registered again
+                for report in (ws.root / "datasets").glob("*/*/report.json"):
+                    report.unlink()
+            if one_by_one:
+                for e in entries:
+                    ingest_dataset(ws, e, sources=src, params=IngestParams(), actor="t")
+            else:
+                ingest_many(
+                    ws, [(e.dataset_id, e) for e in entries], sources=src, params=IngestParams(), actor="t", workers=1
+                )
+        sql = {
+            "versions": "SELECT * EXCLUDE (created_at) FROM ingested_versions ORDER BY version_id",
+            "validation": "SELECT * FROM validation_results ORDER BY version_id, position",
+            "stats": "SELECT * EXCLUDE (seconds, peak_rss_mib) FROM ingest_step_stats ORDER BY version_id, position",
+            "events": "SELECT actor, kind, subject, payload FROM events WHERE kind = 'ingest.version' ORDER BY subject",
+        }
+        with connect(ws, read_only=True) as con:
+            out = {k: query_frame(con, q).to_dicts() for k, q in sql.items()}
+        # The one difference: small datasets of one run are validated together, and their stats say with how many.
+        for row in out["stats"]:
+            detail = json.loads(row["detail"])
+            if detail.pop("run_with", None) == len(names):
+                row["detail"] = json.dumps(detail)
+        return out
+
+    together = catalog(tmp_path / "together", one_by_one=False)
+    alone = catalog(tmp_path / "alone", one_by_one=True)
+    assert len(together["versions"]) == 3 and all(v["is_current"] for v in together["versions"])
+    assert len(together["events"]) == 3 and together["stats"] and together["validation"]
+    assert together == alone
+    # Registered again: replaced, not doubled (and one event per registration).
+    again = catalog(tmp_path / "again", one_by_one=False, twice=True)
+    assert {k: v for k, v in again.items() if k != "events"} == {k: v for k, v in together.items() if k != "events"}
+    assert sorted(again["events"], key=str) == sorted(together["events"] * 2, key=str)

@@ -25,6 +25,33 @@ def record_event(
     return int(row[0])
 
 
+def record_events(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) -> None:
+    """Append many events (each: actor, kind, subject, payload) in one statement, in list order, inside the
+    caller's transaction: a statement costs ~1 ms, which a run of 52 datasets paid once per dataset."""
+    if not events:
+        return
+    rows = pl.DataFrame(
+        {
+            "position": list(range(len(events))),
+            "actor": [e["actor"] for e in events],
+            "kind": [e["kind"] for e in events],
+            "subject": [e.get("subject") for e in events],
+            "payload": [
+                json.dumps(e.get("payload") or {}, ensure_ascii=False, sort_keys=True, default=str) for e in events
+            ],
+        },
+        schema_overrides={"subject": pl.String},
+    )
+    con.register("_lensforge_events", rows)
+    try:
+        con.execute(
+            "INSERT INTO events (actor, kind, subject, payload) "
+            "SELECT actor, kind, subject, payload FROM _lensforge_events ORDER BY position"
+        )
+    finally:
+        con.unregister("_lensforge_events")
+
+
 def list_events(
     ws: Workspace,
     *,

@@ -21,7 +21,14 @@ from lensforge.catalog.db import connect, transaction
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.errors import LensforgeError
 from lensforge.ingest.overlap import run_near_dup_report, run_overlap_report
-from lensforge.ingest.run import CatalogWrite, IngestOutcome, IngestParams, ingest_dataset, ingest_together
+from lensforge.ingest.run import (
+    CatalogWrite,
+    IngestOutcome,
+    IngestParams,
+    commit_writes,
+    ingest_dataset,
+    ingest_together,
+)
 from lensforge.ingest.sources import resolve_source
 from lensforge.ingest.steps import StepStats
 from lensforge.ingest.versions import (
@@ -209,8 +216,7 @@ def ingest_many(
     finally:
         if writes:  # what finished is registered, even when another dataset failed
             with transaction(ws) as con:
-                for write in writes:
-                    write(con)
+                commit_writes(con, writes)
     for did, _ in todo:
         result = results[did]
         if isinstance(result, LensforgeError):

@@ -23,7 +23,6 @@ import polars as pl
 
 from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.db import transaction
-from lensforge.catalog.events import record_event
 from lensforge.catalog.spec import DatasetEntry, FileSpec, IngestSpec
 from lensforge.errors import LensforgeError
 from lensforge.ingest.checks import Validate
@@ -44,20 +43,32 @@ from lensforge.ingest.sources import load_hub_splits, resolve_source
 from lensforge.ingest.splits import AssignSplits
 from lensforge.ingest.steps import IngestContext, Lane, OnStep, Pipeline, Step, StepOutput, StepStats, run_together
 from lensforge.ingest.versions import (
+    VersionRows,
     clean_leftovers,
     file_sha256,
     make_current,
     make_version_id,
-    record_step_stats,
-    record_version,
+    record_versions,
     registered_versions,
+    step_stats_rows,
     temp_prefix,
     version_dir,
 )
 from lensforge.workspace import Workspace, seal
 
-CatalogWrite = Callable[[duckdb.DuckDBPyConnection], None]  # one dataset's catalog writes, in a given transaction
+# A dataset's catalog writes: a write to run in a given transaction, or a new version's rows (written with the
+# run's other new versions, one statement per table: see `commit_writes`).
+CatalogWrite = Callable[[duckdb.DuckDBPyConnection], None] | VersionRows
 Defer = Callable[[CatalogWrite], None]
+
+
+def commit_writes(con: duckdb.DuckDBPyConnection, writes: list[CatalogWrite]) -> None:
+    """Datasets' catalog writes, inside the caller's transaction: the writes in order, then the new versions."""
+    for write in writes:
+        if not isinstance(write, VersionRows):
+            write(con)
+    record_versions(con, [w for w in writes if isinstance(w, VersionRows)])
+
 
 # Kept rows are written uncompressed, measured on 665K bench rows (534 MB as written): the write took 0.73 s
 # CPU uncompressed, 2.08 with lz4 (332 MB), 2.12 snappy (352 MB), 2.49 zstd level 1 (166 MB); reading the
@@ -417,13 +428,13 @@ def _publish(job: _Job, kept: pl.DataFrame, stats: list[StepStats], commit: Defe
     os.replace(ctx.staging, job.out_dir)
     # The overlap report after the run then needs no second read of every text key (the files are in place).
     remember_key_hashes(ctx.version_id, [kept, ctx.facts["quarantine"]])
-    commit(functools.partial(_register, ctx=ctx, outcome=outcome, report=report, stats=stats, actor=actor))
+    commit(_version_rows(ctx, outcome, report, stats, actor))
     return outcome
 
 
 def _commit_now(ws: Workspace, write: CatalogWrite) -> None:
     with transaction(ws) as con:
-        write(con)
+        commit_writes(con, [write])
 
 
 def _unchanged(
@@ -502,16 +513,10 @@ def _account(
     return outcome, report
 
 
-def _register(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    ctx: IngestContext,
-    outcome: IngestOutcome,
-    report: dict[str, Any],
-    stats: list[StepStats],
-    actor: str,
-) -> None:
-    """The version, its validation results and step stats, and one event, inside the caller's transaction."""
+def _version_rows(
+    ctx: IngestContext, outcome: IngestOutcome, report: dict[str, Any], stats: list[StepStats], actor: str
+) -> VersionRows:
+    """The version's catalog rows: the version, its validation results and step stats, and one event."""
     entry = ctx.entry
     results = ctx.facts["validation"]
     version = {
@@ -549,18 +554,20 @@ def _register(
         },
         schema_overrides={"position": pl.Int32, "column_name": pl.String, "unexpected_count": pl.Int64},
     )
-    record_version(con, version, validation)
-    record_step_stats(con, ctx.version_id, stats)
-    record_event(
-        con,
-        actor=actor,
-        kind="ingest.version",
-        subject=entry.dataset_id,
-        payload={
-            "version_id": ctx.version_id,
-            "records_read": outcome.records_read,
-            "kept": outcome.kept,
-            "quarantined": sum(outcome.dropped.values()),
-            "valid": outcome.valid,
+    return VersionRows(
+        version=version,
+        validation=validation,
+        stats=step_stats_rows(ctx.version_id, stats),
+        event={
+            "actor": actor,
+            "kind": "ingest.version",
+            "subject": entry.dataset_id,
+            "payload": {
+                "version_id": ctx.version_id,
+                "records_read": outcome.records_read,
+                "kept": outcome.kept,
+                "quarantined": sum(outcome.dropped.values()),
+                "valid": outcome.valid,
+            },
         },
     )
