@@ -303,7 +303,7 @@ def bench_shape(shape: str, args: argparse.Namespace, env: dict[str, str]) -> No
         f"dropped {dropped}"
     )
     steps = ", ".join(f"{k} {v:.2f}" for k, v in per_step.items())
-    print(f"  per step (s, summed over datasets; two run at once): {steps}")
+    print(f"  per step (s, summed over datasets, which run several at once): {steps}")
     if shape == "tiny":
         print(
             f"  fixed cost: {wall / len(entries) * 1000:.0f} ms per dataset, start-up included (target <= 10 s in all)"

@@ -96,6 +96,11 @@ class IngestEvent:
 
 OnProgress = Callable[[IngestEvent], None]
 
+# Datasets in flight at once. One more than the 2-core reference machine's cores: while one dataset is in a
+# GIL-bound phase (Great Expectations, catalog rows) the other two keep Polars busy. Measured against 2 at
+# 2.7M rows: 0.4-0.6 s less wall time for CSV, JSONL and the LlamaLens shape, ~0.3 GiB more peak RSS.
+INGEST_WORKERS = 3
+
 
 def ingest_many(
     ws: Workspace,
@@ -107,7 +112,7 @@ def ingest_many(
     strict: bool = True,
     include_hub: bool = False,
     on_progress: OnProgress | None = None,
-    workers: int = 2,
+    workers: int = INGEST_WORKERS,
 ) -> dict[str, Any]:
     """Ingest each target; with strict=False a dataset whose source or spec is missing is skipped with a reason.
 
