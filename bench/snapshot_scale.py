@@ -31,6 +31,7 @@ WS = OUT / "snapshot_ws"
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
     """Wall seconds, CPU seconds (user + system), this child's own peak RSS (GiB, from GNU time), its stdout."""
     timed = ["/usr/bin/time", "-f", "%M %U %S", *cmd] if Path("/usr/bin/time").exists() else cmd
+    os.sync()  # the previous step's writes flushed first: their write-back is not this run's time
     t0 = time.perf_counter()
     proc = subprocess.run(timed, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
