@@ -262,6 +262,8 @@ _ONE_PARSE_CASES = {
     "duplicate_key": b'{"id": 1, "text": "a"}\n{"id": 2, "text": "b", "text": "c"}\n',
     "escapes": '{"text": "\\ud83d\\ude00 \\u00e9 \\/ \\\\ \\" \\t سلام नमस्ते"}\n{"text": "x\\ud800y"}\n'.encode(),
     "not_an_object_later": b'{"id": 1, "text": "a"}\n[1, 2]\n',
+    # A line longer than pyarrow's default 1 MB block (a whole article in one field).
+    "long_line": b'{"id": 1, "text": "a"}\n{"id": 2, "text": "' + "نص ".encode() * 500_000 + b'"}\n',
 }
 
 
@@ -296,7 +298,7 @@ def test_jsonl_one_parse_takes_files_whose_first_lines_show_every_key_and_type(m
         for case, data in _ONE_PARSE_CASES.items()
         if readers._ndjson_one_parse(data, readers._line_ends(data)) is not None
     }
-    assert taken == {"clean", "missing_later", "float_then_int", "bools"}
+    assert taken == {"clean", "missing_later", "float_then_int", "bools", "long_line"}
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
