@@ -524,3 +524,28 @@ def test_a_run_registers_its_versions_together_as_one_by_one_would(tmp_path):
     again = catalog(tmp_path / "again", one_by_one=False, twice=True)
     assert {k: v for k, v in again.items() if k != "events"} == {k: v for k, v in together.items() if k != "events"}
     assert sorted(again["events"], key=str) == sorted(together["events"] * 2, key=str)
+
+
+def test_sample_ids_are_the_md5_of_their_parts_as_hashlib_gives_them():
+    """The id contract (DESIGN: stable hash of dataset and source identity): md5 hex of dataset, source id,
+    original text, pair and target joined by U+001F, a null as "", first 20 digits. Pinned against hashlib,
+    on Arabic, Devanagari, emoji, empty and null parts, so no rewrite of the hashing can move an id."""
+    import hashlib
+
+    from lensforge.ingest.normalise import SAMPLE_ID_PARTS, assign_sample_ids
+
+    rows = {
+        "dataset": ["ar/ArSarcasm@1", "hi/Hate@1", "en/Claims@1", "en/Claims@1", "ar/ArSarcasm@1"],
+        "source_id": ["17", None, "a\x1fb", "", "17"],
+        "text_original": ["هذا نص  ساخر 😂", "यह एक वाक्य है", "Claim: the sky is green", "", None],
+        "text_pair": [None, None, "Evidence “quoted”", None, None],
+        "target": [None, "सारांश", None, None, None],
+        "split": ["train"] * 5,
+    }
+    frame = pl.DataFrame(rows, schema={k: pl.String for k in rows})
+    ids = assign_sample_ids(frame)["sample_id"].to_list()
+    expected = [
+        hashlib.md5("\x1f".join(frame[c][i] or "" for c in SAMPLE_ID_PARTS).encode("utf-8")).hexdigest()[:20]
+        for i in range(frame.height)
+    ]
+    assert ids == expected

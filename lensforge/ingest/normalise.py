@@ -10,7 +10,7 @@ import polars as pl
 
 from lensforge.catalog.spec import ColumnMap, DatasetEntry, FileSpec, LabelDecoding
 from lensforge.errors import LensforgeError
-from lensforge.hashing import md5_prefix
+from lensforge.hashing import md5_prefix_joined
 from lensforge.ingest.readers import LINE, RAW, RawRead, escaped, read_file
 from lensforge.ingest.steps import IngestContext, Step, StepOutput
 
@@ -262,6 +262,10 @@ def to_samples(
     return frame, bad
 
 
+# What a sample id hashes, joined by U+001F (a null as the empty string): the same input, the same id.
+SAMPLE_ID_PARTS = ("dataset", "source_id", "text_original", "text_pair", "target")
+
+
 def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
     """Stable ids: md5 of dataset, source id, original text and pair (the same input, the same id).
 
@@ -269,19 +273,8 @@ def assign_sample_ids(frame: pl.DataFrame) -> pl.DataFrame:
     """
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("sample_id"))
-    keyed = frame.select(
-        pl.concat_str(
-            [
-                pl.col("dataset"),
-                pl.col("source_id").fill_null(""),
-                pl.col("text_original").fill_null(""),
-                pl.col("text_pair").fill_null(""),
-                pl.col("target").fill_null(""),
-            ],
-            separator="\x1f",
-        ).alias("k")
-    )
-    return frame.with_columns(md5_prefix(keyed["k"], 20).alias("sample_id"))
+    ids = md5_prefix_joined(frame, list(SAMPLE_ID_PARTS), separator="\x1f", chars=20)
+    return frame.with_columns(ids.alias("sample_id"))
 
 
 @dataclass
