@@ -603,18 +603,25 @@ def _jsonl_whole(data: bytes, spec: IngestSpec) -> RawRead | None:
         data = data[3:]
     ends = _line_ends(data)
     physical = ends.size
-    frame = _ndjson_one_parse(data, ends)
-    if frame is None:
-        try:
-            frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
-        except (pl.exceptions.PolarsError, ValueError):
-            return None
-    if frame.height != physical or any(dt.is_nested() for dt in frame.dtypes):
+    frame = _ndjson(data, ends)
+    if frame is None or frame.height != physical or any(dt.is_nested() for dt in frame.dtypes):
         return None
     rows = frame.select(pl.all().cast(pl.String)).with_columns(
         pl.int_range(1, physical + 1, dtype=pl.Int64).alias(LINE)
     )
     return RawRead(rows=rows, bad=_bad_frame([], [], [], []), records=physical, columns=frame.columns, lines=physical)
+
+
+def _ndjson(data: bytes, ends: np.ndarray) -> pl.DataFrame | None:
+    """A JSON-lines document as a frame: one parse when its first lines show every key and value type, else
+    Polars' inference from every line; None when neither can take it (a broken line, say)."""
+    frame = _ndjson_one_parse(data, ends)
+    if frame is not None:
+        return frame
+    try:
+        return pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
 
 
 # Lines whose keys and value types a JSON-lines file's schema is taken from before its one parse.
@@ -659,13 +666,8 @@ def _jsonl_fast(good: pl.DataFrame) -> pl.DataFrame | None:
     """All non-blank lines as one NDJSON document through Polars, values as strings; None when Polars
     cannot take it (a broken line, a line that is not an object, nested values)."""
     blob = "\n".join(good[RAW].to_list()).encode("utf-8")
-    frame = _ndjson_one_parse(blob, _line_ends(blob))
-    if frame is None:
-        try:
-            frame = pl.read_ndjson(io.BytesIO(blob), infer_schema_length=None)
-        except (pl.exceptions.PolarsError, ValueError):
-            return None
-    if frame.height != good.height or any(dt.is_nested() for dt in frame.dtypes):
+    frame = _ndjson(blob, _line_ends(blob))
+    if frame is None or frame.height != good.height or any(dt.is_nested() for dt in frame.dtypes):
         return None
     return frame.select(pl.all().cast(pl.String)).with_columns(good[LINE])
 
