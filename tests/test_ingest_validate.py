@@ -479,3 +479,32 @@ def test_ge_validates_without_importing_scipy_stats_or_altair_and_both_still_imp
     assert out[0] == "[True, True, True, True, False, True, True, True, True]"  # the label outside the space fails
     assert out[1] == "['altair', 'scipy.stats']"  # validation never needed them
     assert out[2] == "0.6931 Chart module"  # and they import for real when read
+
+
+_GC_PROBE = """
+import gc
+from lensforge.ingest.validate import _import_gx
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
+gx = _import_gx()
+during = list(collections)
+print(len(during), gc.isenabled(), hasattr(gx, "expectations"))
+gc.disable()
+from lensforge.ingest.validate import _import_gx as again
+again()
+print(gc.isenabled())
+"""
+
+
+def test_ge_imports_without_a_cycle_collection_and_leaves_the_collector_as_it_found_it():
+    # GE's import makes ~150K long-lived objects; collections during it freed nothing and held the GIL while
+    # the first files were read. Fresh process: GE must not be imported yet.
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE], env=env, capture_output=True, text=True, check=True, timeout=120
+    ).stdout.splitlines()
+    during, enabled, usable = out[0].split()
+    assert int(during) <= 1  # at most the young collection as the collector resumes (hundreds before)
+    assert (enabled, usable) == ("True", "True")  # the collector back on, GE usable
+    assert out[1] == "False"  # a collector the caller turned off stays off

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from lensforge.cli.allocator import tune_allocator
+from lensforge.cli.leave import exit_code, leave
 from lensforge.errors import LensforgeError
 
 tune_allocator(sys.argv[1:])  # before Polars loads (lensforge.cli.common imports it)
@@ -17,7 +18,7 @@ STAGE_MODULES = ("catalog", "ingest", "curate", "quality", "instruct", "release"
 for _name in STAGE_MODULES:
     importlib.import_module(f"lensforge.cli.{_name}")
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,5 +30,16 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
 
 
+def run() -> None:
+    """The console script: `main`, then the process ends without Python's teardown (see lensforge.cli.leave)."""
+    try:
+        main()
+    except SystemExit as exc:
+        code = exit_code(exc)
+    else:
+        code = 0
+    leave(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -1,5 +1,5 @@
 """`python -m lensforge.cli ...`: the same command as `lensforge` (the benches start it this way)."""
 
-from lensforge.cli import main
+from lensforge.cli import run
 
-main()
+run()
