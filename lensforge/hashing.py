@@ -1,5 +1,5 @@
 """Stable md5-based keys: a seeded pseudo-random number per id (splits, caps, instruction choice, shuffles)
-and the hex prefix that makes sample ids.
+and the hex prefix that makes sample ids; and the SHA-256 of a file (raw sources, snapshot files).
 
 md5 through DuckDB: vectorised, and unlike Polars' hash it does not change between library versions,
 so the same seed picks the same rows on every machine and after upgrades. One in-memory DuckDB serves
@@ -10,9 +10,20 @@ threads do not share one.
 from __future__ import annotations
 
 import functools
+import hashlib
+from pathlib import Path
 
 import duckdb
 import polars as pl
+
+
+def file_sha256(path: Path, data: bytes | None = None) -> str:
+    """SHA-256 of a file, read in chunks (files reach hundreds of MB); of `data` when the caller already holds
+    the file's bytes, so it is not read twice."""
+    if data is not None:
+        return hashlib.sha256(data).hexdigest()
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @functools.cache

@@ -24,7 +24,7 @@ from lensforge.errors import LensforgeError
 from lensforge.finetune import api
 from lensforge.finetune.config import OPTIMIZERS, load_presets, parse_overrides, resolve_config
 from lensforge.finetune.tiny import TINY_SPECIAL_TOKENS
-from lensforge.release.verify import file_sha256
+from lensforge.hashing import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "lensforge" / "demo" / "data"

@@ -35,6 +35,7 @@ DEFINED_IN = {
     "snapshot_dir": "release/store.py",
     "snapshot_folder": None,
     "key_hash": "ingest/clean.py",
+    "file_sha256": "hashing.py",
 }
 # Folders staged whole and renamed into place by hand, for reasons `atomic_path` does not cover: ingest names its
 # staging folder after the writer's pid (so a later run can tell a killed writer's leftovers), and a snapshot
@@ -216,3 +217,22 @@ def test_text_keys_are_hashed_in_one_place():
         and "text_key" in ast.unparse(node.func.value)
     ]
     assert not bad, f"text_key hashed outside ingest/clean.py: {bad}"
+
+
+# ----------------------------------------------------------------------------- file hashes
+
+
+def test_raw_sources_and_snapshot_files_are_hashed_by_the_same_function(tmp_path):
+    # Ingest's version ids hash the raw files, snapshot ids and `snapshot verify` the written ones: one rule.
+    import hashlib
+
+    from lensforge import hashing
+    from lensforge.ingest import run
+    from lensforge.release import snapshot, verify
+
+    assert run.file_sha256 is snapshot.file_sha256 is verify.file_sha256 is hashing.file_sha256
+    data = "نص عربي, हिन्दी पाठ, English\n".encode() * 100_000  # ~6 MB: more than one read
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert hashing.file_sha256(path) == hashing.file_sha256(path, data) == expected

@@ -25,6 +25,7 @@ from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.db import transaction
 from lensforge.catalog.spec import DatasetEntry, FileSpec, IngestSpec
 from lensforge.errors import LensforgeError
+from lensforge.hashing import file_sha256
 from lensforge.ingest.checks import Validate
 from lensforge.ingest.clean import (
     CrossSplitLeakage,
@@ -45,7 +46,6 @@ from lensforge.ingest.steps import IngestContext, Lane, OnStep, Pipeline, Step, 
 from lensforge.ingest.versions import (
     VersionRows,
     clean_leftovers,
-    file_sha256,
     make_current,
     make_version_id,
     record_versions,

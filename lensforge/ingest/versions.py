@@ -31,17 +31,6 @@ INGEST_CODE_VERSION = "3"
 ORPHAN_GRACE_SECONDS = 600
 
 
-def file_sha256(path: Path, data: bytes | None = None) -> str:
-    """Content hash of a raw file (streamed, so large files do not sit in memory twice)."""
-    if data is not None:
-        return hashlib.sha256(data).hexdigest()
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def make_version_id(dataset_id: str, raw_hashes: list[str], spec: dict[str, Any], params: dict[str, Any]) -> str:
     """Dataset identity + raw file contents + ingestion spec + cleaning parameters + ingest code version.
 

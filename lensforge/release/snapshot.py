@@ -48,7 +48,7 @@ from lensforge.curate.mixture import (
     resolve_plan,
 )
 from lensforge.errors import LensforgeError
-from lensforge.hashing import seeded_keys
+from lensforge.hashing import file_sha256, seeded_keys
 from lensforge.ingest.versions import INGEST_CODE_VERSION, require_valid
 from lensforge.instruct.generate import instruction_languages
 from lensforge.instruct.store import active_instructions
@@ -67,7 +67,7 @@ from lensforge.release.schema import (
     data_file,
 )
 from lensforge.release.store import get_snapshot, is_catalogued, list_snapshots, record_snapshot, snapshot_dir
-from lensforge.release.verify import file_sha256, snapshot_id_of, verify_folder
+from lensforge.release.verify import snapshot_id_of, verify_folder
 from lensforge.workspace import Workspace, seal
 
 __all__ = [

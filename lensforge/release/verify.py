@@ -14,13 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lensforge.errors import LensforgeError
+from lensforge.hashing import file_sha256
 from lensforge.release.schema import MANIFEST
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (snapshot files reach hundreds of MB)."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def snapshot_id_of(inputs: dict[str, Any], outputs: dict[str, str]) -> str:
