@@ -469,13 +469,18 @@ print(round(float(stats.entropy([0.5, 0.5])), 4), altair.Chart.__name__, type(sy
 """
 
 
-def test_ge_validates_without_importing_scipy_stats_or_altair_and_both_still_import():
-    # A fresh process: in this one another test may have imported them already.
+def _fresh_process(code: str) -> list[str]:
+    """The lines a probe prints in a new interpreter (in this one, other tests may have imported GE already)."""
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run(
-        [sys.executable, "-c", _DEFERRED_PROBE], env=env, capture_output=True, text=True, check=True, timeout=120
-    ).stdout.splitlines()
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    return done.stdout.splitlines()
+
+
+def test_ge_validates_without_importing_scipy_stats_or_altair_and_both_still_import():
+    out = _fresh_process(_DEFERRED_PROBE)
     assert out[0] == "[True, True, True, True, False, True, True, True, True]"  # the label outside the space fails
     assert out[1] == "['altair', 'scipy.stats']"  # validation never needed them
     assert out[2] == "0.6931 Chart module"  # and they import for real when read
@@ -499,11 +504,7 @@ print(gc.isenabled())
 def test_ge_imports_without_a_cycle_collection_and_leaves_the_collector_as_it_found_it():
     # GE's import makes ~150K long-lived objects; collections during it freed nothing and held the GIL while
     # the first files were read. Fresh process: GE must not be imported yet.
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run(
-        [sys.executable, "-c", _GC_PROBE], env=env, capture_output=True, text=True, check=True, timeout=120
-    ).stdout.splitlines()
+    out = _fresh_process(_GC_PROBE)
     during, enabled, usable = out[0].split()
     assert int(during) <= 1  # at most the young collection as the collector resumes (hundreds before)
     assert (enabled, usable) == ("True", "True")  # the collector back on, GE usable
