@@ -41,11 +41,19 @@ def _md5_sql(frame: pl.DataFrame, select: str, params: list[str] | None = None) 
         cur.close()
 
 
+# md5's first 8 bytes as a big-endian UInt64, from `md5_number` (the 16 digest bytes read as one little-endian
+# integer): its low 64 bits with their bytes reversed. Integer arithmetic instead of printing the digest as hex and
+# parsing 15 digits back (~30% less CPU per key).
+_MD5_HEAD_BE = " | ".join(f"(((x >> {8 * i}) & 255) << {8 * (7 - i)})" for i in range(8))
+
+
 def seeded_keys(ids: pl.Series, seed: int, salt: str = "") -> pl.Series:
-    """A UInt64 per id from md5(id || '#salt:seed'): order-independent and reproducible."""
+    """A UInt64 per id from md5(id || '#salt:seed'): its first 15 hex digits (60 bits), order-independent and
+    reproducible."""
     return _md5_sql(
         pl.DataFrame({"id": ids.cast(pl.String)}),
-        "SELECT CAST(('0x' || substr(md5(id || ?), 1, 15)) AS UBIGINT) AS r FROM keyed",
+        f"SELECT ({_MD5_HEAD_BE}) >> 4 AS r "
+        "FROM (SELECT CAST(md5_number(id || ?) & 18446744073709551615 AS UBIGINT) AS x FROM keyed)",
         [f"#{salt}:{int(seed)}"],
     ).alias("r")
 

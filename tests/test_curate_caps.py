@@ -48,6 +48,10 @@ def test_no_cap_when_smaller_and_uniform_for_generation():
     frame = _synthetic(1_000)
     kept, report = cap_rows(frame, 20_000, task_type="classification", seed=1)
     assert kept.height == 1_000 and report.max_deviation == 0.0
+    counts = dict(frame["canonical"].value_counts().iter_rows())
+    per_class = {r["class"]: (r["n_before"], r["n_after"]) for r in report.per_class}
+    assert per_class == {k: (v, v) for k, v in counts.items()}
+    assert all(r["share_before"] == r["share_after"] and r["deviation"] == 0 for r in report.per_class)
     gen = frame.with_columns(pl.col("canonical").alias("target"))
     kept, report = cap_rows(gen, 300, task_type="generation", seed=1)
     assert kept.height == 300 and report.stratified_by is None

@@ -156,6 +156,55 @@ def test_the_gate_refuses_unreviewed_mappings_unless_allowed(real_ws_copy):
     assert [u["raw_label"] for u in rev["unmapped"]] == ["SUBJ"]
 
 
+def test_a_synced_version_is_not_read_again_and_a_lost_row_is_refused_then_repaired(real_ws_copy, monkeypatch):
+    """Once a version has its mapping rows, the gate does not re-read its Parquet files for the label set; a row
+    lost from the catalog (edited by hand) is refused by curation, not read as a rejection, and review restores it."""
+    import lensforge.curate.mappings as mappings
+    from lensforge.catalog.db import transaction
+    from lensforge.curate.mixture import MixturePlan, curate_dataset, resolve_plan
+
+    ref = "HASOC2019"
+    first = review(real_ws_copy, ref)  # the first look proposes every label
+    assert {m["raw_label"] for m in first["mappings"]} == {"HOF", "NOT"}
+    mappings.approve(real_ws_copy, ref, [], actor="t", all_auto=True, reason="test")
+    reads = []
+    real_source_labels = mappings.source_labels
+    monkeypatch.setattr(mappings, "source_labels", lambda *a, **k: reads.append(a[1]) or real_source_labels(*a, **k))
+    eff = effective_mapping(real_ws_copy, ref)
+    assert eff.mapping == {"HOF": "offensive", "NOT": "not-offensive"} and reads == []
+
+    with transaction(real_ws_copy) as con:
+        con.execute("DELETE FROM label_mappings WHERE dataset_id = ? AND raw_label = 'NOT'", [first["dataset_id"]])
+    planned = resolve_plan(real_ws_copy, MixturePlan.model_validate({"name": "t", "datasets": [{"ref": ref}]}))[0]
+    with pytest.raises(LensforgeError, match=r"1 source label\(s\) have no mapping row \(NOT\)") as err:
+        curate_dataset(real_ws_copy, planned, seed=1, allow_proposed=False, actor="t", used_by="t", record=True)
+    assert "labels review" in err.value.hint
+    repaired = review(real_ws_copy, ref)  # counts the labels, so the missing row comes back as a proposal
+    assert {m["raw_label"]: m["status"] for m in repaired["mappings"]} == {"HOF": "approved", "NOT": "proposed"}
+    assert len(reads) == 1  # review read the labels once (it counted them and synced with the same read)
+    with pytest.raises(LensforgeError, match="not reviewed"):  # the restored row is a proposal: the gate holds
+        effective_mapping(real_ws_copy, ref)
+    mappings.approve(real_ws_copy, ref, ["NOT"], actor="t")
+    cur = curate_dataset(real_ws_copy, planned, seed=1, allow_proposed=False, actor="t", used_by="t", record=True)
+    assert cur.rejected_rows == 0 and cur.rows.height == sum(repaired["before"].values())
+
+
+def test_map_labels_refuses_multilabel_atoms_without_a_row_and_keeps_rejections_as_nulls(real_workspace):
+    import polars as pl
+
+    from lensforge.catalog.db import connect
+    from lensforge.curate.mappings import current_of, map_labels
+
+    with connect(real_workspace[0], read_only=True) as con:
+        _did, _version, entry = current_of(con, "hi/Hindi-Hostility-Detection-CONSTRAINT-2021")
+    assert entry.task_type == "multilabel" and entry.ingest.labels.multilabel_separator == ","
+    rows = pl.DataFrame({"label_raw": ["hate, offensive", "non-hostile", None, "fake,"]})
+    mapped = map_labels(rows, entry, {"hate": "hate", "offensive": None, "non-hostile": "not-hostile", "fake": "fake"})
+    assert mapped["canonical"].to_list() == [["hate"], ["not-hostile"], None, ["fake"]]
+    with pytest.raises(LensforgeError, match=r"hi/Hindi-Hostility.*: 1 source label\(s\) have no mapping row \(fake\)"):
+        map_labels(rows, entry, {"hate": "hate", "offensive": None, "non-hostile": "not-hostile"})
+
+
 def test_equal_mappings_of_two_datasets_are_two_mapping_versions(real_ws_copy):
     """CheckThat 2025 ar and en map SUBJ/OBJ alike; each dataset's approval is its own mapping version."""
     from lensforge.catalog.db import connect

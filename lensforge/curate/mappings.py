@@ -104,8 +104,14 @@ def allowed_labels(ws: Workspace, ref: str) -> list[str]:
         return sorted(_task_labels(con, entry) | used)
 
 
-def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto") -> str:
-    """Make sure every source label of the current version has a mapping row; returns the version id."""
+def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto", labels: list[str] | None = None) -> str:
+    """Make sure every source label of the current version has a mapping row; returns the version id.
+
+    `labels`: the version's source labels when the caller has read them (checked against the rows, gaps filled).
+    Without them a version that already has mapping rows is taken as synced, without reading its Parquet files
+    again (a snapshot build of 24 datasets spent ~0.5 s here): a version's rows never change and its labels go in
+    together, in one transaction. `map_labels` refuses a source label that has no row all the same.
+    """
     with connect(ws, read_only=True) as con:
         did, version, entry = current_of(con, ref)
         have = {
@@ -114,6 +120,8 @@ def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto") -> str:
                 "SELECT raw_label FROM label_mappings WHERE version_id = ?", [version["version_id"]]
             ).fetchall()
         }
+        if entry.task_type == "generation" or (have and labels is None):
+            return version["version_id"]
         earlier = query_frame(
             con,
             "SELECT raw_label, canonical, status, author, reason, version_id FROM label_mappings "
@@ -124,10 +132,9 @@ def sync_proposals(ws: Workspace, ref: str, *, actor: str = "auto") -> str:
         dated = earlier.join(version_dates(con, did), on="version_id", how="inner").sort("created_at")
         previous = {r[0]: r[1:] for r in dated.drop("created_at").iter_rows()}
         additions = _additions(con, _group_key(entry.task))
-    if entry.task_type == "generation":
-        return version["version_id"]
-    labels = source_labels(ws, version, entry)["raw_label"].unique().sort().to_list()
-    missing = [raw for raw in labels if raw not in have]
+    if labels is None:
+        labels = source_labels(ws, version, entry)["raw_label"].unique().sort().to_list()
+    missing = [raw for raw in sorted(set(labels)) if raw not in have]
     if not missing:
         return version["version_id"]
     decoding = dict(entry.ingest.labels.mapping) if entry.ingest else {}
@@ -199,11 +206,14 @@ def _record_mapping_version(con: duckdb.DuckDBPyConnection, version_id: str, dat
 
 def impact(ws: Workspace, ref: str) -> dict[str, Any]:
     """What the current mapping does: rows per source label, class counts before and after, merges, unmapped."""
-    version_id = sync_proposals(ws, ref)
     with connect(ws, read_only=True) as con:
         did, version, entry = current_of(con, ref)
-        rows = _mapping_rows(con, version_id)
     counts = source_labels(ws, version, entry) if entry.task_type != "generation" else pl.DataFrame()
+    # The labels just counted: any that lacks a mapping row gets its proposal here (the repair `map_labels` asks for).
+    labels = counts["raw_label"].unique().to_list() if counts.height else []
+    version_id = sync_proposals(ws, ref, labels=labels)
+    with connect(ws, read_only=True) as con:
+        rows = _mapping_rows(con, version_id)
     if counts.is_empty():
         return {
             "dataset_id": did,
@@ -472,13 +482,28 @@ def effective_mapping(
 
 
 def map_labels(frame: pl.DataFrame, entry: DatasetEntry, mapping: dict[str, str | None]) -> pl.DataFrame:
-    """A `canonical` column on ingested rows: null (an empty list for multi-label) where every label is rejected."""
+    """A `canonical` column on ingested rows: null (an empty list for multi-label) where every label is rejected.
+
+    A source label with no mapping row at all is refused rather than read as rejected: its rows would otherwise
+    leave the snapshot unnoticed.
+    """
     if entry.task_type == "generation":
         return frame.with_columns(pl.col("target").alias("canonical"))
     keys = list(mapping)
     values = [mapping[k] for k in keys]
+    sep = (entry.ingest.labels.multilabel_separator if entry.ingest else None) or ","
+    raw = frame["label_raw"].drop_nulls()
     if entry.task_type == "multilabel":
-        sep = (entry.ingest.labels.multilabel_separator if entry.ingest else None) or ","
+        raw = raw.str.split(sep).explode().str.strip_chars()
+        raw = raw.filter(raw != "")
+    unmapped = raw.filter(~raw.is_in(pl.Series(keys, dtype=pl.String).implode())).unique().sort().to_list()
+    if unmapped:
+        raise LensforgeError(
+            f"{entry.dataset_id}: {len(unmapped)} source label(s) have no mapping row "
+            f"({', '.join(unmapped[:6])}); the catalog's label mappings are incomplete",
+            hint=f"run `lensforge labels review {entry.dataset_id}` to propose them, then review them",
+        )
+    if entry.task_type == "multilabel":
         return frame.with_columns(
             pl.col("label_raw")
             .str.split(sep)
