@@ -228,12 +228,11 @@ def generate_for(
     if known is None:
         with connect(ws, read_only=True) as con:
             did = resolve(con, ref)
-            known = (entry_from_catalog(con, did), {})
-    else:
-        did = known[0].dataset_id  # the caller resolved it
-    entry, have = known
-    if not have:
+            entry = entry_from_catalog(con, did)
         have = active_instructions(ws, [did])
+    else:
+        entry, have = known  # an empty `have`: the caller found no active instructions
+        did = entry.dataset_id
     langs = instruction_languages(entry, languages)
     clients = [CachingClient(p, ws, concurrency=concurrency) for p in providers]
     outcomes = []
