@@ -301,10 +301,10 @@ def test_split_files_hold_their_rows_in_order_and_a_failed_encoder_stops_the_wri
 
     real_write = s._SplitFile.write
 
-    def failing(self: s._SplitFile, table: pa.Table) -> None:
+    def failing(self: s._SplitFile, table: pa.Table, **how: bool) -> None:
         if self.path.name == "train.parquet":
             raise OSError("disk full")
-        real_write(self, table)
+        real_write(self, table, **how)
 
     monkeypatch.setattr(s._SplitFile, "write", failing)
     with pytest.raises(OSError, match="disk full"):

@@ -294,6 +294,7 @@ class _SplitFile:
         self.sink = pa.OSFile(str(path), "wb")  # a native file: the encoder never takes the GIL to write a page
         self.writer = pq.ParquetWriter(self.sink, ARROW_SCHEMA, **self.OPTIONS)
         self.nbytes = 0
+        self.grown_to = 0  # bytes of the file written so far (set by the thread that encodes)
         self.sha256 = hashlib.sha256()
         self._written = open(path, "rb")  # read back as the file grows, closed with it
 
@@ -306,9 +307,17 @@ class _SplitFile:
         self.nbytes += table.nbytes
         return table
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table, *, hash_now: bool = True) -> None:
+        """Encode a row group. `hash_now=False` (train's encoder thread) only notes how far the file has grown:
+        the build thread hashes it (`catch_up`) while it would otherwise wait, off the encoder's critical path."""
         self.writer.write_table(table, row_group_size=ROW_GROUP)
-        self._hash_to(self.sink.tell())
+        self.grown_to = self.sink.tell()
+        if hash_now:
+            self._hash_to(self.grown_to)
+
+    def catch_up(self) -> None:
+        """Hash what the encoder has written so far (called from the build thread only)."""
+        self._hash_to(self.grown_to)
 
     def _hash_to(self, end: int) -> None:
         """Hash the file up to `end`, read back from the page cache as it grows. (A Python file object hashing
@@ -341,9 +350,9 @@ def _write_splits(
 
     A Parquet file is encoded on one core and train holds ~70% of the rows: its encoder is the build's critical
     path, so it gets a thread of its own that never waits for a group, and the second core does all the rest
-    (building every group, encoding the small splits; about as much work). Measured on 2 cores, three writers of
-    one split each leave train's encoder waiting for CPU. Groups go into each file in order, so the bytes never
-    depend on timing.
+    (building every group, encoding the small splits, hashing train's file while it waits; about as much work).
+    Measured on 2 cores, three writers of one split each leave train's encoder waiting for CPU. Groups go into
+    each file in order, so the bytes never depend on timing.
     """
     files = {}
     for split in SPLITS:
@@ -354,10 +363,12 @@ def _write_splits(
 
     def encode_train() -> None:
         while (table := ready.get()) is not None:
-            train.write(table)
+            train.write(table, hash_now=False)
 
     def hand_over(table: pa.Table | None) -> None:
         while True:  # a failed encoder takes nothing more: stop waiting for it
+            if ready.full():
+                train.catch_up()  # the wait's time goes to hashing train's file so far
             try:
                 return ready.put(table, timeout=0.2)
             except queue.Full:
