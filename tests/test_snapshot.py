@@ -282,7 +282,7 @@ def test_split_files_hold_their_rows_in_order_and_a_failed_encoder_stops_the_wri
     rows = pl.concat([_rows(5500, "train", rng), _rows(1200, "dev", rng), _rows(0, "test", rng)])
     instructions = pl.DataFrame({"instruction_id": ["i0", "i1", "i2"], "instruction": ["Say.", "Tell.", "Name."]})
     (tmp_path / "data").mkdir()
-    written = s._write_splits(rows, instructions, tmp_path, order="language", seed=1, tick=lambda *_: None)
+    written = s._write_splits(s._by_split(rows), instructions, tmp_path, order="language", seed=1, tick=lambda *_: None)
     for split, count in (("train", 5500), ("dev", 1200), ("test", 0)):
         path = tmp_path / "data" / f"{split}.parquet"
         assert written[split].rows == count and written[split].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -293,7 +293,9 @@ def test_split_files_hold_their_rows_in_order_and_a_failed_encoder_stops_the_wri
     assert pq.ParquetFile(tmp_path / "data" / "train.parquet").num_row_groups == 6
     # The same rows written again (two threads, six row groups): the same bytes, so the same snapshot id.
     (tmp_path / "again" / "data").mkdir(parents=True)
-    again = s._write_splits(rows, instructions, tmp_path / "again", order="language", seed=1, tick=lambda *_: None)
+    again = s._write_splits(
+        s._by_split(rows), instructions, tmp_path / "again", order="language", seed=1, tick=lambda *_: None
+    )
     assert {k: w.sha256 for k, w in again.items()} == {k: w.sha256 for k, w in written.items()}
     train = pl.read_parquet(tmp_path / "data" / "train.parquet")
     user = train["messages"].list.get(1).struct.field("content")
@@ -308,4 +310,4 @@ def test_split_files_hold_their_rows_in_order_and_a_failed_encoder_stops_the_wri
 
     monkeypatch.setattr(s._SplitFile, "write", failing)
     with pytest.raises(OSError, match="disk full"):
-        s._write_splits(rows, instructions, tmp_path, order="language", seed=1, tick=lambda *_: None)
+        s._write_splits(s._by_split(rows), instructions, tmp_path, order="language", seed=1, tick=lambda *_: None)
