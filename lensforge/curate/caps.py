@@ -92,9 +92,9 @@ def _report(
     if strat is None or before.height == 0:
         return CapReport(before.height, after.height, cap, None, 0.0, None)
     b = before.select(strat.alias("cls")).group_by("cls").len().rename({"len": "n_before"})
-    # Nothing capped (the usual case): the same frame, counted once (a snapshot build counts 2.7M rows here).
-    a = b.rename({"n_before": "n_after"}) if after is before else None
-    if a is None:
+    if after is before:  # nothing capped (the usual case): counted once (a snapshot build counts 2.7M rows here)
+        a = b.rename({"n_before": "n_after"})
+    else:
         a = after.select(strat.alias("cls")).group_by("cls").len().rename({"len": "n_after"})
     table = (
         b.join(a, on="cls", how="left")
