@@ -270,21 +270,44 @@ class Curator:
             field.send_keys(Keys.ESCAPE)
         self.wait(expect)
 
-    def follow(self, text: str, expect: str) -> None:
-        """Click the page link whose text holds `text` (opening a collapsed expander around it first)."""
+    def follow(self, text: str, expect: str, timeout: float = 20) -> None:
+        """Click the page link whose text holds `text` (opening a collapsed expander around it first).
+
+        An expander whose label changed in the last rerun (a mapping approved) is redrawn folded and may still
+        be moving when the link is clicked: the link is then looked up again and the click retried, until
+        `timeout`, instead of failing on a click that raced the animation."""
+        from selenium.common.exceptions import (
+            ElementClickInterceptedException,
+            ElementNotInteractableException,
+            StaleElementReferenceException,
+        )
         from selenium.webdriver.common.by import By
 
-        links = [
-            a for a in self.driver.find_elements(By.CSS_SELECTOR, "a") if text in (a.get_attribute("textContent") or "")
-        ]
-        assert links, f"no link {text!r} on {self.driver.current_url}"
-        if not links[0].is_displayed():
-            summary = links[0].find_element(By.XPATH, "ancestor::details/summary")
-            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
-            summary.click()
-            time.sleep(0.5)
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", links[0])
-        links[0].click()
+        deadline = time.monotonic() + timeout
+        while True:
+            links = [
+                a
+                for a in self.driver.find_elements(By.CSS_SELECTOR, "a")
+                if text in (a.get_attribute("textContent") or "")
+            ]
+            assert links, f"no link {text!r} on {self.driver.current_url}"
+            try:
+                folded = links[0].find_elements(By.XPATH, "ancestor::details[not(@open)]/summary")
+                if folded:  # opened once: a second click on the summary would fold it again
+                    self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", folded[0])
+                    folded[0].click()
+                    time.sleep(0.5)
+                self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", links[0])
+                links[0].click()
+                break
+            except (
+                ElementClickInterceptedException,
+                ElementNotInteractableException,
+                StaleElementReferenceException,
+            ):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         self.wait(expect)
 
     def cells(self) -> list[str]:
