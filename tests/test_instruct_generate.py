@@ -142,7 +142,19 @@ def test_a_rerun_over_complete_sets_reads_no_labels_and_opens_the_catalog_a_few_
     ar = list_instructions(demo_ws).filter((pl.col("dataset_id") == "ar/DemoSarcasm@1") & (pl.col("language") == "ar"))[
         "instruction_id"
     ][0]
+    # The batch prefetch plans the same way: nothing and no labels for a complete set, the one missing
+    # instruction (and one label read) for the set that lost it.
+    providers = generate.make_providers(["offline"])
+    assert (
+        generate.first_round_requests(demo_ws, "en/DemoCheckworthy@1", providers=providers, n=20, languages="both")
+        == []
+    )
+    assert labelled == []
     set_status(demo_ws, ar, "disabled", actor="t", reason="test")
+    planned = generate.first_round_requests(demo_ws, "ar/DemoSarcasm@1", providers=providers, n=20, languages="both")
+    assert [index for index, _ in planned] == [0] and labelled == ["ar/DemoSarcasm@1"]
+    assert planned[0][1].metadata["instruction_language"] == "ar"
+    labelled.clear()
     topped = generate_many(demo_ws, ["ar/DemoSarcasm@1"], actor="t")
     assert labelled == ["ar/DemoSarcasm@1"]
     status = {o["language"]: (o["status"], o["accepted"]) for o in topped["outcomes"]}

@@ -24,7 +24,7 @@ from lensforge.curate.labels import tidy
 from lensforge.errors import LensforgeError
 from lensforge.instruct.checks import check_instruction, parse_instructions
 from lensforge.instruct.providers.base import LLMRequest, Provider
-from lensforge.instruct.store import active_instructions, active_texts, add_instructions, record_rejects
+from lensforge.instruct.store import active_instructions, add_instructions, record_rejects
 from lensforge.workspace import Workspace
 
 DEFAULT_N = 20
@@ -143,18 +143,24 @@ def make_request(target: Target, k: int, accepted: list[str], *, round_no: int, 
 def first_round_requests(
     ws: Workspace, ref: str, *, providers: list[Provider], n: int, languages: str, seed: int = 0
 ) -> list[tuple[int, LLMRequest]]:
-    """The (provider index, request) pairs the first round of `generate_for` will send (for batch prefetch)."""
+    """The (provider index, request) pairs the first round of `generate_for` will send (for batch prefetch).
+
+    As in `generate_for`, the active instructions are read once and the label space (the mapping's review,
+    which reads the rows) only when a language still needs instructions."""
     with connect(ws, read_only=True) as con:
         did = resolve(con, ref)
         entry = entry_from_catalog(con, did)
-    labels = dataset_labels(ws, did, entry)
+    have = active_instructions(ws, [did])
+    labels: list[str] | None = None
     out = []
     for lang in instruction_languages(entry, languages):
-        target = Target(did, entry, lang, labels, native_names(ws, entry, labels, lang) if lang != "en" else {})
-        existing = [r["text"] for r in active_texts(ws, did, lang)]
+        existing = [r["text"] for r in have.get((did, lang), [])]
         missing = n - len(existing)
         if missing <= 0:
             continue
+        if labels is None:
+            labels = dataset_labels(ws, did, entry)
+        target = Target(did, entry, lang, labels, native_names(ws, entry, labels, lang) if lang != "en" else {})
         for i, k in enumerate(_share(missing, len(providers))):
             if k > 0:
                 out.append((i, make_request(target, k, existing, round_no=0, seed=seed)))

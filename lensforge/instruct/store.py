@@ -106,14 +106,6 @@ def list_instructions(
         return query_frame(con, sql, params)
 
 
-def active_texts(ws: Workspace, dataset_id: str, language: str) -> list[dict[str, Any]]:
-    """Active instructions of one dataset and language, in position order (the first is the test prompt).
-
-    `label_space` is the canonical label list the instruction was written for (None: not recorded).
-    """
-    return active_instructions(ws, [dataset_id]).get((dataset_id, language), [])
-
-
 def active_instructions(ws: Workspace, dataset_ids: list[str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Active instructions of many datasets in one query: (dataset_id, language) -> rows in position order."""
     if not dataset_ids:
