@@ -343,8 +343,10 @@ class _SplitFile:
 
 
 def _by_split(everything: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The build's rows cut into one frame per split (they share the strings' bytes, not the views or numbers)."""
-    return {split: everything.filter(pl.col("split") == split) for split in SPLITS}
+    """The build's rows cut into one frame per split, in their order, in one pass (they share the strings' bytes,
+    not the views or numbers); a split without rows is an empty frame."""
+    parts = everything.partition_by("split", as_dict=True, maintain_order=True)
+    return {split: parts.get((split,), everything.clear()) for split in SPLITS}
 
 
 def _write_splits(
