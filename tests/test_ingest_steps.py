@@ -564,3 +564,69 @@ def test_seeded_keys_are_md5s_first_15_hex_digits_as_hashlib_gives_them():
         got = seeded_keys(pl.Series(ids), seed, salt)
         assert got.dtype == pl.UInt64 and got.to_list() == expected
     assert max(expected) < 2**60
+
+
+@pytest.mark.parametrize("task_type", ["classification", "multilabel", "pair_classification", "generation"])
+def test_kept_rows_are_written_as_they_read_back_with_statistics_only_where_readers_use_them(tmp_path, task_type):
+    """The write step hands Polars' string views to pyarrow: every value and type reads back the same (Polars and
+    DuckDB), the small columns carry footer statistics and dictionaries, the three texts neither (their min/max
+    pruned nothing and cost a comparison per row), and `curate.samples` still learns from the footer whether the
+    second text and the target hold anything."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from lensforge.curate.samples import _file_meta
+    from lensforge.ingest.run import ROW_GROUP, write_kept
+    from lensforge.ingest.schema import conform
+
+    n = ROW_GROUP + 5  # two row groups
+    base = ["خدمة رائعة اليوم", "बहुत अच्छी सेवा", "Great service today", 'a "quoted", text\nover two lines']
+    rows = pl.DataFrame(
+        {
+            "sample_id": [f"{i:020x}" for i in range(n)],
+            "dataset": "ar/Tweets@1",
+            "version": "vtest",
+            "language": "ar",
+            "task": "Sentiment Analysis",
+            "task_type": task_type,
+            "split": ["train", "dev", "test"] * (n // 3) + ["train"] * (n % 3),
+            "text": [base[i % 4] + f" {i}" for i in range(n)],
+            "source_line": pl.int_range(2, n + 2, eager=True),
+        }
+    ).with_columns(
+        pl.col("text").alias("text_original"),
+        pl.col("text").str.to_lowercase().alias("text_key"),
+        pl.lit("1").alias("label_raw"),
+        pl.lit("train.tsv").alias("source_file"),
+    )
+    if task_type == "multilabel":
+        rows = rows.with_columns(
+            pl.when(pl.col("source_line") % 7 == 0).then(None).otherwise(pl.lit(["a", "b"])).alias("label")
+        )
+    elif task_type == "generation":
+        rows = rows.with_columns(pl.col("text").str.slice(0, 8).alias("target"))
+    else:
+        rows = rows.with_columns(pl.lit("pos").alias("label"))
+    if task_type == "pair_classification":
+        rows = rows.with_columns(pl.col("text").str.reverse().alias("text_pair"))
+    kept = conform(rows, task_type)
+    path = tmp_path / "train.parquet"
+    write_kept(kept, path)
+
+    back = pl.read_parquet(path)
+    assert back.schema == kept.schema and back.equals(kept)
+    via_duckdb = duckdb.sql(f"SELECT * FROM '{path}' ORDER BY source_line").pl()
+    assert via_duckdb.equals(kept)
+    meta = pq.read_metadata(path)
+    assert meta.num_row_groups == 2
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    column = {name: meta.row_group(0).column(i) for i, name in enumerate(names)}
+    for text in ("text", "text_original", "text_key"):
+        assert column[text].statistics is None, text
+        assert "RLE_DICTIONARY" not in column[text].encodings and "PLAIN_DICTIONARY" not in column[text].encodings
+    for small in ("sample_id", "split", "text_pair", "target"):
+        assert column[small].statistics is not None and column[small].statistics.has_null_count, small
+    assert "RLE_DICTIONARY" in column["split"].encodings or "PLAIN_DICTIONARY" in column["split"].encodings
+    rows_, kind, has_pair, has_target = _file_meta(str(path))
+    assert rows_ == n and kind == ("list" if task_type == "multilabel" else "string")
+    assert has_pair == (task_type == "pair_classification") and has_target == (task_type == "generation")
