@@ -630,3 +630,59 @@ def test_kept_rows_are_written_as_they_read_back_with_statistics_only_where_read
     rows_, kind, has_pair, has_target = _file_meta(str(path))
     assert rows_ == n and kind == ("list" if task_type == "multilabel" else "string")
     assert has_pair == (task_type == "pair_classification") and has_target == (task_type == "generation")
+
+
+# --- set-up before the steps, not beside them -------------------------------------------------------------
+
+_PREPARE_PROBE = """
+import sys
+from pathlib import Path
+from lensforge.catalog.setup import init_workspace
+from lensforge.ingest import validate
+from lensforge.ingest.api import ingest_many, ingest_targets
+from lensforge.ingest.run import IngestParams, ingest_dataset
+from lensforge.workspace import resolve_workspace
+
+root, shared = Path(sys.argv[1]), Path(sys.argv[2])
+ws = resolve_workspace(root)
+init_workspace(ws, actor="t")
+ready = lambda: validate._batch_definition.cache_info().currsize == 1
+seen = []
+many = ingest_targets(ws, ["ar/ArSarcasm@v1", "en/CT25Subjectivity@2025"], False)
+alone = ingest_targets(ws, ["hi/HASOC2019@2019"], False)[0][1]
+if sys.argv[3] == "many":
+    ingest_many(ws, many, sources=shared, params=IngestParams(), actor="t",
+                on_progress=lambda e: seen.append((e.dataset_id, e.step, e.stats is None, ready())))
+elif sys.argv[3] == "alone":
+    ingest_dataset(ws, alone, sources=shared, params=IngestParams(), actor="t",
+                   on_step=lambda step, pos, total, stats: seen.append(("alone", step, stats is None, ready())))
+else:
+    out = ingest_many(ws, many, sources=shared, params=IngestParams(), actor="t")
+    single = ingest_dataset(ws, alone, sources=shared, params=IngestParams(), actor="t")
+    seen = [o["status"] for o in out["ingested"]] + [single.status]
+print(repr(seen))
+print("great_expectations" in sys.modules)
+"""
+
+
+def test_great_expectations_is_ready_before_any_step_starts_and_not_imported_when_nothing_is_new(tmp_path, shared_data):
+    # Issue 11: GE's import (~0.9 s of CPU, holding the GIL) run beside the first datasets' steps cost more
+    # wall and CPU time on two cores than it hid; it is now each pipeline's set-up before its first step. A run
+    # where every dataset is unchanged validates nothing and pays no import. Fresh processes: GE not imported.
+    import ast
+
+    from test_ingest_validate import _fresh_process
+
+    ws_root = tmp_path / "ws"
+    events = []
+    for mode in ("many", "alone"):  # each in its own process, so neither finds GE imported by the other
+        out = _fresh_process(_PREPARE_PROBE, str(ws_root), str(shared_data), mode)
+        events += [e for e in ast.literal_eval(out[0]) if e[0]]  # not the run-wide overlap report's event
+        assert out[1] == "True"
+    starts = [(did, step) for did, step, started, _ in events if started]
+    assert ("en/CT25Subjectivity@2025", "read") in starts and ("alone", "read") in starts  # together and alone
+    assert len({did for did, *_ in events}) == 3
+    assert all(ok for *_, ok in events), [e for e in events if not e[-1]][:3]  # ready at every step's start
+    again = _fresh_process(_PREPARE_PROBE, str(ws_root), str(shared_data), "again")
+    assert ast.literal_eval(again[0]) == ["unchanged", "unchanged", "unchanged"]
+    assert again[1] == "False"

@@ -469,12 +469,13 @@ print(round(float(stats.entropy([0.5, 0.5])), 4), altair.Chart.__name__, type(sy
 """
 
 
-def _fresh_process(code: str) -> list[str]:
-    """The lines a probe prints in a new interpreter (in this one, other tests may have imported GE already)."""
+def _fresh_process(code: str, *args: str) -> list[str]:
+    """The lines a probe prints in a new interpreter (in this one, other tests may have imported GE already);
+    `args` are its sys.argv[1:]."""
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True, timeout=120
     )
     return done.stdout.splitlines()
 

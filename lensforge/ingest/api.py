@@ -134,12 +134,6 @@ def ingest_many(
             skipped.append({"dataset_id": did, "reason": "no ingestion spec"})
             continue
         todo.append((did, entry))
-    if todo:
-        # Great Expectations takes seconds to import: start now, while the first files are read.
-        from lensforge.ingest.validate import warm_up
-
-        threading.Thread(target=warm_up, daemon=True).start()
-
     registered = registered_versions(ws) if todo else {}
     # Every dataset's catalog writes go in one transaction at the end: a catalog round trip costs tens of
     # milliseconds, which dominated small datasets. A run killed before it leaves version folders that the

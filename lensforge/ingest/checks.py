@@ -17,7 +17,7 @@ import polars as pl
 
 from lensforge.catalog.constants import SPLITS
 from lensforge.ingest.steps import IngestContext, Step, StepOutput
-from lensforge.ingest.validate import ExpectationResult, ValidationRequest, validate_many
+from lensforge.ingest.validate import ExpectationResult, ValidationRequest, validate_many, warm_up
 
 RECORDS_CHECK = "ingest_records_match_declared"
 SPLIT_CHECK = "ingest_split_has_rows"
@@ -133,6 +133,10 @@ class Validate(Step):
         target = ("target",) if self.task_type == "generation" else ("label",)
         pair = ("text_pair",) if self.task_type == "pair_classification" else ()
         return ("sample_id", "split", "text", "text_key", *target, *pair)
+
+    def prepare(self) -> None:
+        """Great Expectations imported and its context built (once per process: see `warm_up`)."""
+        warm_up()
 
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         return self._finish(frame, ctx, validate_many([self._request(frame, ctx)])[0])

@@ -88,6 +88,13 @@ class Step(ABC):
     def run(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         """Turn the rows handed in into kept rows and dropped rows."""
 
+    def prepare(self) -> None:
+        """Set-up the step needs once per process before rows arrive (an import, a context); none by default.
+
+        A pipeline calls it before its first step, so the set-up never competes with other datasets' steps
+        for the GIL (see `Validate.prepare`)."""
+        return None
+
     def __call__(self, frame: pl.DataFrame, ctx: IngestContext) -> StepOutput:
         """Run on its own (tests, a notebook): the same column contract as inside a pipeline."""
         missing = [c for c in self.needs if c not in frame.columns]
@@ -143,10 +150,16 @@ class Pipeline:
     def names(self) -> list[str]:
         return [s.name for s in self.steps]
 
+    def prepare(self) -> None:
+        """Every step's once-per-process set-up (`Step.prepare`), in order."""
+        for step in self.steps:
+            step.prepare()
+
     def run(
         self, frame: pl.DataFrame, ctx: IngestContext, *, on_step: OnStep | None = None
     ) -> tuple[pl.DataFrame, list[StepStats]]:
         """Run every step in order; returns the kept rows and per-step stats (dropped rows go to `ctx.dropped`)."""
+        self.prepare()
         lane = Lane(self, ctx, frame, on_step=on_step)
         for position, step in enumerate(self.steps):
             lane.started(position)
@@ -210,6 +223,8 @@ def run_together(lanes: list[Lane]) -> None:
     names = lanes[0].pipeline.names if lanes else []
     if any(lane.pipeline.names != names for lane in lanes):
         raise ValueError("datasets run together need the same step list")
+    for lane in lanes:
+        lane.pipeline.prepare()
     for position in range(len(names)):
         live = [lane for lane in lanes if lane.error is None]
         if not live:
