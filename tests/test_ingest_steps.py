@@ -648,7 +648,7 @@ ws = resolve_workspace(root)
 init_workspace(ws, actor="t")
 ready = lambda: validate._batch_definition.cache_info().currsize == 1
 seen = []
-many = ingest_targets(ws, ["ar/ArSarcasm@v1", "en/CT25Subjectivity@2025"], False)
+many = ingest_targets(ws, ["en/CT22Checkworthiness@2022", "en/CT25Subjectivity@2025"], False)
 alone = ingest_targets(ws, ["hi/HASOC2019@2019"], False)[0][1]
 if sys.argv[3] == "many":
     ingest_many(ws, many, sources=shared, params=IngestParams(), actor="t",
