@@ -5,8 +5,9 @@ unexpected counts, so a report (and anyone who knows GE) reads them the same way
 checks stay declarative. Polars computes the few things GE has no expectation for (how many splits
 share a text, class proportions per split) as helper columns, and GE checks those columns.
 
-GE is slow to import, so it is imported inside `validate_version` (never by commands that do not
-validate); one in-memory context serves every validation of a process and leaves nothing on disk.
+GE is slow to import, so it is imported only when something is validated (`warm_up`, the validate step's
+set-up before a pipeline's first step, or the first `validate_many`); one in-memory context serves every
+validation of a process and leaves nothing on disk.
 """
 
 from __future__ import annotations
