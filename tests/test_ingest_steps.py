@@ -646,7 +646,7 @@ from lensforge.workspace import resolve_workspace
 root, shared = Path(sys.argv[1]), Path(sys.argv[2])
 ws = resolve_workspace(root)
 init_workspace(ws, actor="t")
-ready = lambda: validate._batch_definition.cache_info().currsize == 1
+ready = lambda: validate._definition is not None
 seen = []
 many = ingest_targets(ws, ["en/CT22Checkworthiness@2022", "en/CT25Subjectivity@2025"], False)
 alone = ingest_targets(ws, ["hi/HASOC2019@2019"], False)[0][1]

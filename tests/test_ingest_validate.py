@@ -487,6 +487,39 @@ def test_ge_validates_without_importing_scipy_stats_or_altair_and_both_still_imp
     assert out[2] == "0.6931 Chart module"  # and they import for real when read
 
 
+_CONCURRENT_PROBE = """
+import sys, threading
+import polars as pl
+import great_expectations as gx
+from lensforge.ingest.validate import ValidationRequest, validate_many
+built = []
+real = gx.get_context
+def counting(*args, **kwargs):
+    built.append(threading.get_ident())
+    return real(*args, **kwargs)
+gx.get_context = counting
+frame = pl.DataFrame({"sample_id": ["a", "b"], "split": ["train", "test"], "text": ["one two", "three four"],
+                      "text_key": ["one two", "three four"], "label": ["pos", "neg"]})
+go = threading.Barrier(4)
+passed = []
+def validate():
+    go.wait()
+    results = validate_many([ValidationRequest(frame, "classification", ["pos", "neg"])])[0]
+    passed.append(all(r.success for r in results))
+threads = [threading.Thread(target=validate) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(built), passed)
+"""
+
+
+def test_threads_validating_at_once_build_one_context():
+    # Four threads validate at once in a fresh process, with no pipeline to warm GE up first: they wait for one
+    # context instead of each building its own (the once-guard is in the cached builder, not in `warm_up`).
+    out = _fresh_process(_CONCURRENT_PROBE)
+    assert out == ["1 [True, True, True, True]"]
+
+
 _GC_PROBE = """
 import gc
 from lensforge.ingest.validate import _import_gx

@@ -12,7 +12,6 @@ validation of a process and leaves nothing on disk.
 
 from __future__ import annotations
 
-import functools
 import gc
 import importlib
 import importlib.util
@@ -477,9 +476,6 @@ def _import_gx() -> Any:
     return gx
 
 
-_WARM_LOCK = threading.Lock()
-
-
 def warm_up() -> None:
     """Import GE and build its context once per process, before a dataset's steps start (threads asking
     together wait for the one build; later calls return at once).
@@ -490,21 +486,31 @@ def warm_up() -> None:
     CPU; TSV 8.44 -> 8.15 s; 52 tiny sets 3.95 -> 3.83 s. Called per pipeline, so a run where nothing is new
     never imports GE (9 real sets unchanged: 1.3-1.8 s, against 2.6-2.8 s importing up front).
     """
-    with _WARM_LOCK:
-        _batch_definition()
+    _batch_definition()
 
 
 _GX_LOCK = threading.Lock()
+_DEFINITION_LOCK = threading.Lock()
+_definition: Any = None
 
 
-@functools.cache
 def _batch_definition() -> Any:
     """One in-memory context per process, with one pandas asset whose batches are the frames we pass in.
 
     Built once: a context, a data source and a stored suite per dataset cost a tenth of a second each
-    time, which was most of the fixed cost of ingesting a small dataset. Progress bars are off (they
-    would spam CLI output and logs).
+    time, which was most of the fixed cost of ingesting a small dataset. The lock is here, not in a caller,
+    so threads that validate at once (with or without a pipeline's `warm_up`) wait for the one build
+    instead of each building a context. Progress bars are off (they would spam CLI output and logs).
     """
+    global _definition
+    if _definition is None:
+        with _DEFINITION_LOCK:
+            if _definition is None:
+                _definition = _build_batch_definition()
+    return _definition
+
+
+def _build_batch_definition() -> Any:
     gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
