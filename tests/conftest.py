@@ -154,3 +154,18 @@ def eval_workspace(snapshot_workspace, tmp_path_factory):
     shutil.copytree(ws.root, root)
     ws = resolve_workspace(root)
     return ws, sid, add_evals(ws, sid)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests marked slow run first, longest first; the rest keep their collected order.
+
+    `make test` runs on two workers (pytest-xdist): the six-minute demo pipeline started last would leave one
+    worker alone at the end; started first, the many short tests fill the other worker meanwhile. A marker's
+    `seconds` is what the test took on a 2-core machine (2026-12-02); it only orders the run.
+    """
+
+    def weight(item) -> float:
+        marker = item.get_closest_marker("slow")
+        return -marker.kwargs.get("seconds", 1) if marker else 0
+
+    items.sort(key=weight)

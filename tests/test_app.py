@@ -355,6 +355,7 @@ def _wait_finished(ws, run_id: str, timeout: float = 240) -> dict:
         time.sleep(2)
 
 
+@pytest.mark.slow(seconds=34)
 def test_a_cpu_tiny_run_started_from_the_page_finishes_with_a_loss_curve(snap_ws, monkeypatch):
     ws, sid = snap_ws
     use(monkeypatch, ws)

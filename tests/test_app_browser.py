@@ -335,6 +335,7 @@ def _full_height(driver) -> None:
         time.sleep(0.8)
 
 
+@pytest.mark.slow(seconds=71)
 def test_every_page_renders_in_chromium(served_app, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -367,6 +368,7 @@ def test_every_page_renders_in_chromium(served_app, browser, tmp_path):
             shutil.copyfile(target, keep / f"{path}.png")
 
 
+@pytest.mark.slow(seconds=86)
 def test_a_curator_walks_through_the_real_datasets(served_real_app, browser, tmp_path):
     """Issue 14's walk: the queue, a mapping with its example rows, one row relabeled and one excluded with
     reasons, a snapshot built from the mixture editor, the relabeled row found there with its new answer, and

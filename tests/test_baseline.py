@@ -80,6 +80,7 @@ def test_the_report_puts_it_between_majority_and_the_models(snap_ws, capsys):
     assert alone["columns"] == ["classical baseline"] and alone["model_columns"] == ["classical baseline"]
 
 
+@pytest.mark.slow(seconds=19)
 def test_on_real_data_it_is_compared_with_the_cited_sota(real_ws_copy, tmp_path):
     ws = real_ws_copy
     mixture = tmp_path / "two.toml"

@@ -20,6 +20,7 @@ MODULE = {
 INDIRECT = {
     "bitsandbytes": "transformers loads it for 4-bit/8-bit quantization and the 8-bit optimizers (QLoRA presets)",
     "ruff": "a command: `make lint` and tests/test_lint.py run it",
+    "pytest-xdist": "a pytest plugin: `make test` runs the suite on two workers (`-n 2`)",
 }
 
 

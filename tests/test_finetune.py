@@ -437,6 +437,7 @@ def _wait(ws, run_id: str, timeout: float = 150.0) -> dict:
     raise AssertionError(f"run {run_id} still running after {timeout}s: {Path(record['log_path']).read_text()}")
 
 
+@pytest.mark.slow(seconds=28)
 def test_background_run_and_accelerate_launch_on_one_cpu_process(snap):
     """Two processes at once on one catalog: a background run and `accelerate launch --cpu` (1 process)."""
     started = time.monotonic()

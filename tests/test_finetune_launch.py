@@ -18,6 +18,7 @@ from lensforge.finetune import api
 CONFIGS = Path(__file__).resolve().parents[1] / "lensforge" / "finetune" / "accelerate"
 
 
+@pytest.mark.slow(seconds=27)
 def test_two_cpu_processes_train_one_run_and_write_one_adapter(ws):
     write_snapshot(ws)
     accelerate = Path(sys.executable).parent / "accelerate"

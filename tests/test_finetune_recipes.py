@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import polars as pl
+import pytest
 import yaml
 from test_finetune import SNAPSHOT_ID, write_snapshot
 
@@ -23,6 +24,7 @@ NO_LENSFORGE = (
 )
 
 
+@pytest.mark.slow(seconds=16)
 def test_exported_snapshot_trains_with_the_plain_trl_recipe(ws, tmp_path):
     write_snapshot(ws)
     snapshot = ws.snapshots_dir / SNAPSHOT_ID

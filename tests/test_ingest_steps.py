@@ -665,6 +665,7 @@ print("great_expectations" in sys.modules)
 """
 
 
+@pytest.mark.slow(seconds=17)
 def test_great_expectations_is_ready_before_any_step_starts_and_not_imported_when_nothing_is_new(tmp_path, shared_data):
     # Issue 11: GE's import (~0.9 s of CPU, holding the GIL) run beside the first datasets' steps cost more
     # wall and CPU time on two cores than it hid; it is now each pipeline's set-up before its first step. A run

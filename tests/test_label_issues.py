@@ -136,6 +136,7 @@ def test_a_curators_answers_are_row_decisions_in_the_audit_log(real_ws_copy):
     assert moved.is_empty() or moved["given"][0] == relabel["suggested"]
 
 
+@pytest.mark.slow(seconds=44)
 def test_every_real_dataset_can_be_scanned(real_ws_copy):
     for did in REAL:
         res = find_label_issues(real_ws_copy, did, actor="tester", folds=2)

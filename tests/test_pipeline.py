@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from clihelp import run_cli
 
 from lensforge.ingest.versions import current_version, load_quarantine
 
 
+@pytest.mark.slow(seconds=360)
 def test_pipeline_runs_on_the_demo_corpus(ws, capsys, monkeypatch):
     # API keys exported on a machine without network: `--provider offline` keeps the pipeline off the providers.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-a-real-key")

@@ -171,6 +171,7 @@ def test_gates_unreviewed_mappings_disabled_instructions_invalid_versions(demo_w
     assert list_events(ws, kind="ingest.allow_invalid").height == 1
 
 
+@pytest.mark.slow(seconds=17)
 def test_real_datasets_snapshot_loads_and_rebuilds_to_the_same_id(real_ws_copy, capsys, tmp_path):
     root = str(real_ws_copy.root)
     res = run_cli(capsys, "-w", root, "instruct", "generate", "--all", "--json")
