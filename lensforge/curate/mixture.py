@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lensforge.catalog.constants import SPLITS
 from lensforge.catalog.datasets import entry_from_catalog, list_datasets, resolve
-from lensforge.catalog.db import connect
+from lensforge.catalog.db import connect, reading
 from lensforge.catalog.spec import DatasetEntry
 from lensforge.curate.caps import DEFAULT_TRAIN_CAP, CapReport, cap_rows
 from lensforge.curate.decisions import (
@@ -391,12 +391,22 @@ def canonical_labels(rows: pl.DataFrame, task_type: str) -> list[str]:
 
 
 def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
-    """What a snapshot built from this plan would hold, and what the caps remove; writes nothing but proposals."""
+    """What a snapshot built from this plan would hold, and what the caps remove; writes nothing but proposals.
+
+    The datasets' reads share one catalog connection (`reading`), as a snapshot build's do.
+    """
+    with reading(ws):
+        curated = [
+            (
+                planned,
+                curate_dataset(
+                    ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
+                ),
+            )
+            for planned in resolve_plan(ws, plan)
+        ]
     datasets = []
-    for planned in resolve_plan(ws, plan):
-        cur = curate_dataset(
-            ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
-        )
+    for planned, cur in curated:
         after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in SPLITS}
         datasets.append(
             {
