@@ -393,40 +393,35 @@ def canonical_labels(rows: pl.DataFrame, task_type: str) -> list[str]:
 def plan_summary(ws: Workspace, plan: MixturePlan) -> dict[str, Any]:
     """What a snapshot built from this plan would hold, and what the caps remove; writes nothing but proposals.
 
-    The datasets' reads share one catalog connection (`reading`), as a snapshot build's do.
+    The datasets' reads share one catalog connection (`reading`), as a snapshot build's do; one dataset's
+    curated rows are held at a time.
     """
-    with reading(ws):
-        curated = [
-            (
-                planned,
-                curate_dataset(
-                    ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
-                ),
-            )
-            for planned in resolve_plan(ws, plan)
-        ]
     datasets = []
-    for planned, cur in curated:
-        after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in SPLITS}
-        datasets.append(
-            {
-                "dataset_id": planned.dataset_id,
-                "language": planned.entry.language,
-                "task": planned.entry.task,
-                "version_id": planned.version["version_id"],
-                "valid": planned.version["valid"],
-                "mapping_version_id": cur.mapping_version_id,
-                "pending_labels": cur.pending_labels,
-                "rejected_rows": cur.rejected_rows,
-                "row_decisions": cur.row_decisions,
-                "before": cur.before,
-                "after": after,
-                "removed_by_caps": {s: cur.before[s] - after[s] for s in after},
-                "caps": planned.caps,
-                "cap_max_deviation": cur.cap_reports["train"].max_deviation,
-                "labels_after": canonical_labels(cur.rows, planned.entry.task_type),
-            }
-        )
+    with reading(ws):
+        for planned in resolve_plan(ws, plan):
+            cur = curate_dataset(
+                ws, planned, seed=plan.seed, allow_proposed=True, actor="plan", used_by="plan", record=False
+            )
+            after = {s: int(cur.rows.filter(pl.col("split") == s).height) for s in SPLITS}
+            datasets.append(
+                {
+                    "dataset_id": planned.dataset_id,
+                    "language": planned.entry.language,
+                    "task": planned.entry.task,
+                    "version_id": planned.version["version_id"],
+                    "valid": planned.version["valid"],
+                    "mapping_version_id": cur.mapping_version_id,
+                    "pending_labels": cur.pending_labels,
+                    "rejected_rows": cur.rejected_rows,
+                    "row_decisions": cur.row_decisions,
+                    "before": cur.before,
+                    "after": after,
+                    "removed_by_caps": {s: cur.before[s] - after[s] for s in after},
+                    "caps": planned.caps,
+                    "cap_max_deviation": cur.cap_reports["train"].max_deviation,
+                    "labels_after": canonical_labels(cur.rows, planned.entry.task_type),
+                }
+            )
     frame = pl.DataFrame(
         [
             {
