@@ -48,3 +48,22 @@ def test_every_pinned_dependency_is_imported():
         if name not in INDIRECT and not _imported(MODULE.get(name, name), ["lensforge", "tests", "bench", "tools"])
     ]
     assert not unused, f"pinned but never imported: {unused} (drop the pin, or use it)"
+
+
+def test_the_build_backend_reads_the_project_table_without_deprecations():
+    """setuptools deprecates `project.license` as a table and announced that builds using it stop working after
+    2027-02-18; the CI's install builds the project with the setuptools its build requirement names, so a
+    deprecation today is a failed install later. The backend is pinned so that day is chosen, not met."""
+    import warnings
+
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dist = apply_configuration(Distribution(), ROOT / "pyproject.toml")
+    deprecations = [str(w.message).splitlines()[0] for w in caught if "Deprecat" in w.category.__name__]
+    assert not deprecations, deprecations
+    assert dist.get_name() == "lensforge"
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["requires"]
+    assert all("==" in spec for spec in requires), f"unpinned build requirement: {requires}"
