@@ -28,14 +28,13 @@ T = TypeVar("T")
 ROOM_SLOTS = 262_144
 
 
-def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+def call_with_room(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(*args, **kwargs)`, with room reserved on the interpreter's frame stack for all the calls it makes."""
     return fn(*args, **kwargs)
 
 
 if sys.implementation.name == "cpython" and sys.version_info >= (3, 11):
-    _call.__code__ = _call.__code__.replace(co_stacksize=_call.__code__.co_stacksize + ROOM_SLOTS)
-
-
-def call_with_room(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`fn(*args, **kwargs)`, with room reserved on the interpreter's frame stack for all the calls it makes."""
-    return _call(fn, args, kwargs)
+    # This function's own frame is the one that claims the room (see above).
+    call_with_room.__code__ = call_with_room.__code__.replace(
+        co_stacksize=call_with_room.__code__.co_stacksize + ROOM_SLOTS
+    )
